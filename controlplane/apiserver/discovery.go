@@ -178,10 +178,10 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 			}
 			url += res.Plural + "/{name}"
 			paths[url] = map[string]any{"patch": map[string]any{
-				"operationId": "patch" + res.Kind,
-				"parameters": []map[string]any{{"name": "fieldValidation", "in": "query", "schema": map[string]string{"type": "string"}}},
+				"operationId":                     "patch" + res.Kind,
+				"parameters":                      []map[string]any{{"name": "fieldValidation", "in": "query", "schema": map[string]string{"type": "string"}}},
 				"x-kubernetes-group-version-kind": map[string]string{"group": res.Group, "version": gv.Version, "kind": res.Kind},
-				"responses": map[string]any{"200": map[string]string{"description": "OK"}},
+				"responses":                       map[string]any{"200": map[string]string{"description": "OK"}},
 			}}
 		}
 		w.Header().Set("Content-Type", "application/json")

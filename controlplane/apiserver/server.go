@@ -34,14 +34,14 @@ type Config struct {
 	// (only for in-process tests of pure API behaviour).
 	Authn *auth.Authenticator
 	// CA signs node client certificates requested through CSRs.
-	CA            *auth.CA
-	ServiceCIDR   netip.Prefix
-	NodePortMin   int
-	NodePortMax   int
-	ClusterCIDR   netip.Prefix
-	NodeCIDRBits  int
-	Registerer    prometheus.Registerer
-	Version       string
+	CA           *auth.CA
+	ServiceCIDR  netip.Prefix
+	NodePortMin  int
+	NodePortMax  int
+	ClusterCIDR  netip.Prefix
+	NodeCIDRBits int
+	Registerer   prometheus.Registerer
+	Version      string
 	// WatchBuffer is each watcher's queue length (see watchcache.Options).
 	WatchBuffer int
 	// Ready reports readiness for /readyz beyond the caches' own.

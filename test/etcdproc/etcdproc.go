@@ -38,14 +38,17 @@ var ErrNotRunning = errors.New("etcdproc: member not running")
 var errAddrInUse = errors.New("address already in use")
 
 const (
-	logTailBytes = 6 << 10
-	pollInterval = 100 * time.Millisecond
+	logTailBytes     = 6 << 10 // in a start or restart error
+	cleanupTailBytes = 2 << 10 // per member, logged when a test fails
+	pollInterval     = 100 * time.Millisecond
 )
 
 // Cluster is a set of etcd members started together. Its methods are safe
 // for concurrent use; Members must not be modified.
 type Cluster struct {
 	Members []*Member
+
+	startFailed bool // the start error already carries the log tails
 }
 
 // Member is one etcd process. Its exported fields are fixed for the life of
@@ -111,6 +114,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			return c
 		}
 		c.killAll()
+		c.startFailed = true
 		if errors.Is(err, errAddrInUse) && attempt == 1 {
 			t.Logf("etcdproc: retrying with new ports: %v", err)
 			continue
@@ -220,11 +224,11 @@ func (c *Cluster) killAll() {
 // each member's log so a failure explains itself.
 func (c *Cluster) cleanup(t testing.TB) {
 	c.killAll()
-	if !t.Failed() {
+	if !t.Failed() || c.startFailed {
 		return
 	}
 	for _, m := range c.Members {
-		if tail := logTail(m.LogPath); tail != "" {
+		if tail := logTail(m.LogPath, cleanupTailBytes); tail != "" {
 			t.Logf("etcdproc: tail of %s:\n%s", m.LogPath, tail)
 		}
 	}
@@ -465,16 +469,16 @@ func (m *Member) checkHealth(ctx context.Context, client *http.Client) (bool, er
 }
 
 func (m *Member) failure(err error) error {
-	tail := logTail(m.LogPath)
+	tail := logTail(m.LogPath, logTailBytes)
 	if strings.Contains(tail, "address already in use") {
 		err = fmt.Errorf("%w: %w", errAddrInUse, err)
 	}
 	return fmt.Errorf("member %s (%s): %w\n--- tail of %s ---\n%s", m.Name, m.ClientURL, err, m.LogPath, tail)
 }
 
-// logTail returns about the last logTailBytes of a log file, starting at a
-// line boundary.
-func logTail(path string) string {
+// logTail returns about the last n bytes of a log file, starting at a line
+// boundary.
+func logTail(path string, n int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -484,7 +488,7 @@ func logTail(path string) string {
 	if err != nil {
 		return ""
 	}
-	off := max(fi.Size()-logTailBytes, 0)
+	off := max(fi.Size()-n, 0)
 	b, err := io.ReadAll(io.NewSectionReader(f, off, fi.Size()-off))
 	if err != nil {
 		return ""

@@ -119,11 +119,13 @@ func TestClusterQuorum(t *testing.T) {
 	cli2 := newClient(t, m2.ClientURL)
 	mustGet(t, cli2, "/weir/k", "v1")
 
-	// One of three down: a quorum remains, writes succeed (after a new
-	// election if m0 led).
+	// One of three down: a quorum remains and writes succeed. If m0 led, a
+	// request in flight at the kill fails with "request timed out, possibly
+	// due to previous leader failure"; WaitHealthy waits for the new leader.
 	if err := m0.Kill(); err != nil {
 		t.Fatalf("kill %s: %v", m0.Name, err)
 	}
+	c.WaitHealthy(t)
 	if err := put(t, newClient(t, m1.ClientURL), "/weir/k", "v2", 15*time.Second); err != nil {
 		t.Fatalf("put with one member down: %v", err)
 	}
