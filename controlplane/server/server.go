@@ -375,7 +375,7 @@ func openEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*clientv3.Clie
 	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
 	ec.Name = "weir"
 	ec.LogLevel = "error"
-	ec.Logger = "zap"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cu, err := url.Parse("http://" + cfg.EtcdClientAddr)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("etcd client address: %w", err)

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -194,6 +195,50 @@ func validateQualifiedName(v string, fld *field.Path) field.ErrorList {
 func validateName(v string, nameFn apivalidation.ValidateNameFunc, fld *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for _, msg := range nameFn(v, false) {
+		errs = append(errs, field.Invalid(fld, v, msg))
+	}
+	return errs
+}
+
+// oldMeta is the stored object's metadata, or nil on create.
+func oldMeta[T interface {
+	comparable
+	GetObjectMeta() metav1.Object
+}](old T) *metav1.ObjectMeta {
+	var zero T
+	if old == zero {
+		return nil
+	}
+	m, _ := old.GetObjectMeta().(*metav1.ObjectMeta)
+	return m
+}
+
+// sortedKeys gives map keys in order, so errors come out in the same order
+// on every call.
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func validateAnnotations(a map[string]string, fld *field.Path) field.ErrorList {
+	return apivalidation.ValidateAnnotations(a, fld)
+}
+
+func isValidLabelValue(v string) []string {
+	return validation.IsValidLabelValue(v)
+}
+
+func validateIP(ip string, fld *field.Path) field.ErrorList {
+	return validation.IsValidIP(fld, ip)
+}
+
+func validateDNS1123SubdomainWithUnderscore(v string, fld *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123SubdomainWithUnderscore(v) {
 		errs = append(errs, field.Invalid(fld, v, msg))
 	}
 	return errs

@@ -98,9 +98,13 @@ type Watcher struct {
 	c         chan Delivery
 	filter    Filter
 	bookmarks bool
-	cache     *Cache
-	once      sync.Once
-	closed    bool // guarded by cache.mu
+	// after is the revision the watcher started from: a live event at or
+	// below it (the cache had not seen it yet when the watch began) is
+	// already known to the client.
+	after  int64
+	cache  *Cache
+	once   sync.Once
+	closed bool // guarded by cache.mu
 	// Overflowed is true when the watcher was closed for falling behind.
 	overflowed bool
 }
@@ -332,6 +336,9 @@ func (c *Cache) dispatch(events []*Event, headerRev int64) {
 
 // sendLocked offers e to w without blocking; false if w overflowed.
 func (c *Cache) sendLocked(w *Watcher, e *Event) bool {
+	if e.Rev <= w.after {
+		return true
+	}
 	t, ok := watch.EventType(e.Type), true
 	if w.filter != nil {
 		t, ok = w.filter(e)
@@ -354,7 +361,7 @@ func (c *Cache) bookmark() {
 	defer c.mu.Unlock()
 	b := &Event{Type: watch.Bookmark, Rev: c.rev}
 	for w := range c.watchers {
-		if w.bookmarks {
+		if w.bookmarks && b.Rev >= w.after {
 			select {
 			case w.c <- Delivery{Type: watch.Bookmark, Event: b}:
 			default: // a full queue will carry a later event instead
@@ -427,6 +434,7 @@ func (c *Cache) Watch(ctx context.Context, rev int64, filter Filter, bookmarks b
 	for {
 		c.mu.Lock()
 		if rev >= c.floor {
+			w.after = rev
 			// Replay what the ring holds after rev, then go live; both
 			// under the lock so nothing slips between.
 			for _, e := range c.ring {
