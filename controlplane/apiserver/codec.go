@@ -197,3 +197,26 @@ func writeObject(w http.ResponseWriter, r *http.Request, code int, obj any) int 
 	_, _ = w.Write(b)
 	return code
 }
+
+// decodeInto reads a body of a fixed type (DeleteOptions, Binding,
+// Eviction, Scale) in JSON, YAML or protobuf.
+func decodeInto(r *http.Request, body []byte, into runtime.Object) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == mediaProtobuf {
+		if _, _, err := resources.Codecs.UniversalDeserializer().Decode(body, nil, into); err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("decode protobuf %T: %v", into, err))
+		}
+		return nil
+	}
+	js, err := toJSON(ct, body)
+	if err != nil {
+		return err
+	}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(js, into); err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("decode %T: %v", into, err))
+	}
+	return nil
+}

@@ -3,7 +3,6 @@ package apiserver
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -404,7 +403,14 @@ func (s *Server) update(ctx context.Context, ri requestInfo, obj runtime.Object,
 		prepareUpdate(obj, old)
 	}
 	defaults.Default(obj)
-	if errs := validation.Validate(obj, old); len(errs) > 0 {
+	against := old
+	if p, ok := obj.(*corev1.Pod); ok && ri.Subresource == "binding" {
+		// Binding is the one write that may set spec.nodeName.
+		o := old.(*corev1.Pod).DeepCopy()
+		o.Spec.NodeName = p.Spec.NodeName
+		against = o
+	}
+	if errs := validation.Validate(obj, against); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.GVK().GroupKind(), ri.Name, errs)
 	}
 	for attempt := 0; ; attempt++ {
@@ -532,10 +538,8 @@ func deleteOptions(r *http.Request) (metav1.DeleteOptions, error) {
 	if err != nil {
 		return opts, err
 	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &opts); err != nil {
-			return opts, apierrors.NewBadRequest(fmt.Sprintf("decode DeleteOptions: %v", err))
-		}
+	if err := decodeInto(r, body, &opts); err != nil {
+		return opts, err
 	}
 	q := r.URL.Query()
 	if v := first(q["gracePeriodSeconds"]); v != "" {

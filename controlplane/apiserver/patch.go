@@ -3,9 +3,11 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
@@ -36,9 +38,9 @@ func applyPatch(res *resources.Resource, cur runtime.Object, pt types.PatchType,
 	case types.StrategicMergePatchType:
 		patched, err = strategicpatch.StrategicMergePatch(orig, patch, res.New())
 	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
-		return nil, apierrors.NewUnsupportedMediaType(string(pt) + " (server-side apply is not supported; use client-side apply)")
+		return nil, unsupportedMedia(string(pt) + " (server-side apply is not supported; use client-side apply)")
 	default:
-		return nil, apierrors.NewUnsupportedMediaType(string(pt))
+		return nil, unsupportedMedia(string(pt))
 	}
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("apply %s: %v", pt, err))
@@ -57,4 +59,12 @@ func applyPatch(res *resources.Resource, cur runtime.Object, pt types.PatchType,
 	}
 	setTypeMeta(obj, res)
 	return obj, nil
+}
+
+func unsupportedMedia(what string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType,
+		Reason:  metav1.StatusReasonUnsupportedMediaType,
+		Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got %s", what),
+	}}
 }

@@ -239,7 +239,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
-	if err := s.authorize(r.Context(), ri); err != nil {
+	// A create of a Node or Lease is authorized once its name is read
+	// from the body (createFromRequest).
+	deferAuthz := ri.Verb == "create" && ri.Subresource == "" && (ri.Res.Plural == "nodes" || ri.Res.Plural == "leases")
+	if err := s.authorize(r.Context(), ri); !deferAuthz && err != nil {
 		writeError(rec, err)
 	} else {
 		s.handle(rec, r, ri)

@@ -16,9 +16,9 @@ import (
 // part of an object a write to the main resource or to /status may change,
 // and which fields a field selector may name.
 
-// field returns the named top-level struct field of obj ("Spec", "Status"),
+// structField returns the named top-level struct field of obj ("Spec", "Status"),
 // or an invalid Value when the kind has none.
-func field(obj runtime.Object, name string) reflect.Value {
+func structField(obj runtime.Object, name string) reflect.Value {
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer {
 		return reflect.Value{}
@@ -39,11 +39,11 @@ func prepareCreate(obj runtime.Object) {
 			c.Status = certificatesv1.CertificateSigningRequestStatus{}
 		}
 	default:
-		if st := field(obj, "Status"); st.IsValid() && st.CanSet() {
+		if st := structField(obj, "Status"); st.IsValid() && st.CanSet() {
 			st.Set(reflect.Zero(st.Type()))
 		}
 	}
-	if field(obj, "Spec").IsValid() {
+	if structField(obj, "Spec").IsValid() {
 		if m, err := meta.Accessor(obj); err == nil {
 			m.SetGeneration(1)
 		}
@@ -53,7 +53,7 @@ func prepareCreate(obj runtime.Object) {
 // prepareUpdate keeps the old status on a write to the main resource and
 // bumps generation when the spec changed.
 func prepareUpdate(obj, old runtime.Object) {
-	ns, os := field(obj, "Status"), field(old, "Status")
+	ns, os := structField(obj, "Status"), structField(old, "Status")
 	if ns.IsValid() && ns.CanSet() {
 		switch obj.(type) {
 		case *corev1.Node, *corev1.Event:
@@ -68,8 +68,8 @@ func prepareUpdate(obj, old runtime.Object) {
 // prepareStatusUpdate keeps the old spec and metadata that /status may not
 // change; only status moves.
 func prepareStatusUpdate(obj, old runtime.Object) {
-	if sp := field(obj, "Spec"); sp.IsValid() && sp.CanSet() {
-		sp.Set(field(old, "Spec"))
+	if sp := structField(obj, "Spec"); sp.IsValid() && sp.CanSet() {
+		sp.Set(structField(old, "Spec"))
 	}
 	m, _ := meta.Accessor(obj)
 	om, _ := meta.Accessor(old)
@@ -82,7 +82,7 @@ func prepareStatusUpdate(obj, old runtime.Object) {
 }
 
 func bumpGeneration(obj, old runtime.Object) {
-	sp, osp := field(obj, "Spec"), field(old, "Spec")
+	sp, osp := structField(obj, "Spec"), structField(old, "Spec")
 	m, _ := meta.Accessor(obj)
 	om, _ := meta.Accessor(old)
 	if m == nil || om == nil {

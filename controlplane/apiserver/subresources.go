@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -30,7 +29,7 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 			ResourceVersion: m.GetResourceVersion(), CreationTimestamp: m.GetCreationTimestamp(),
 		},
 	}
-	sp, st := field(obj, "Spec"), field(obj, "Status")
+	sp, st := structField(obj, "Spec"), structField(obj, "Status")
 	if r := sp.FieldByName("Replicas"); r.IsValid() && !r.IsNil() {
 		sc.Spec.Replicas = int32(r.Elem().Int())
 	}
@@ -76,8 +75,8 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request, ri requestI
 					return nil, err
 				}
 				want = *p.(*autoscalingv1.Scale)
-			} else if err := json.Unmarshal(body, &want); err != nil {
-				return nil, apierrors.NewBadRequest(fmt.Sprintf("decode Scale: %v", err))
+			} else if err := decodeInto(r, body, &want); err != nil {
+				return nil, err
 			}
 			if want.ResourceVersion != "" && want.ResourceVersion != sc.ResourceVersion {
 				return nil, conflict(ri.Res, ri.Name)
@@ -86,7 +85,7 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request, ri requestI
 				return nil, apierrors.NewInvalid(schemaGK("autoscaling", "Scale"), ri.Name, invalidReplicas(want.Spec.Replicas))
 			}
 			n := want.Spec.Replicas
-			field(cur, "Spec").FieldByName("Replicas").Set(reflectPtr(n))
+			structField(cur, "Spec").FieldByName("Replicas").Set(reflectPtr(n))
 			return cur, nil
 		})
 		if err != nil {
@@ -120,14 +119,9 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, ri reques
 		writeError(w, err)
 		return
 	}
-	js, err := toJSON("", body)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var b corev1.Binding
-	if err := json.Unmarshal(js, &b); err != nil {
-		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("decode Binding: %v", err)))
+	if err := decodeInto(r, body, &b); err != nil {
+		writeError(w, err)
 		return
 	}
 	if b.Name != "" && b.Name != ri.Name {
@@ -188,15 +182,9 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, ri reque
 		return
 	}
 	var ev policyv1.Eviction
-	if len(body) > 0 {
-		js, err := toJSON("", body)
-		if err == nil {
-			err = json.Unmarshal(js, &ev)
-		}
-		if err != nil {
-			writeError(w, apierrors.NewBadRequest(fmt.Sprintf("decode Eviction: %v", err)))
-			return
-		}
+	if err := decodeInto(r, body, &ev); err != nil {
+		writeError(w, err)
+		return
 	}
 	var opts metav1.DeleteOptions
 	if ev.DeleteOptions != nil {

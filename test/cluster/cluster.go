@@ -98,7 +98,7 @@ func (s *Server) Stop() {
 // client-go's default (protobuf request bodies).
 func (s *Server) RESTConfig(contentType string) *rest.Config {
 	return &rest.Config{
-		Host: s.URL, BearerToken: s.AdminToken, ContentType: contentType,
+		Host: s.URL, BearerToken: s.AdminToken, ContentConfig: rest.ContentConfig{ContentType: contentType},
 		TLSClientConfig: rest.TLSClientConfig{CAData: s.CA.CertPEM()},
 		QPS:             -1,
 	}
