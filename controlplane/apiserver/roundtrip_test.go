@@ -731,7 +731,7 @@ func TestRoundTrip(t *testing.T) {
 	t.Run("binding", func(t *testing.T) { testBindingSubresource(t, c) })
 	t.Run("nodePort", func(t *testing.T) { testNodePorts(t, s, c) })
 	t.Run("patch", func(t *testing.T) { testPatches(t, c) })
-	t.Run("testYAMLResponse", func(t *testing.T) { testYAMLResponse(t, c) })
+	t.Run("yamlResponse", func(t *testing.T) { testYAMLResponse(t, c) })
 }
 
 func roundTripKind(t *testing.T, s *cluster.Server, c rawAPI, tc rtKindCase) {

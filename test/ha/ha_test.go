@@ -275,7 +275,16 @@ func TestTwoServersOnThreeMemberEtcd(t *testing.T) {
 			}()
 		}
 		time.Sleep(500 * time.Millisecond)
+		// The etcd leader is the hardest member to lose: writes in flight
+		// must survive an election.
 		victim := etcd.Members[0]
+		ecli := etcdClient(t, etcd.Endpoints())
+		for _, m := range etcd.Members {
+			st, err := ecli.Status(ctx, m.ClientURL)
+			if err == nil && st.Leader == st.Header.MemberId {
+				victim = m
+			}
+		}
 		if err := victim.Kill(); err != nil {
 			t.Fatal(err)
 		}
