@@ -12,7 +12,7 @@ export GOTOOLCHAIN ?= local
 
 GO_MIN       := 1.26
 VERSION      := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS      := -X main.version=$(VERSION)
+LDFLAGS      := -X weir.dev/weir/cmd/weir/app.Version=$(VERSION)
 TEST_TIMEOUT ?= 40m
 TEST_LOG     ?= /tmp/weir-test.log
 TEST_FLAGS   ?=

@@ -191,19 +191,36 @@ func (a *Allocator) allocateService(s *corev1.Service, old *corev1.Service) (sto
 				used[p.NodePort] = true
 			}
 		}
-		for i := range s.Spec.Ports {
-			p := &s.Spec.Ports[i]
-			if p.NodePort != 0 {
-				continue
-			}
+		pick := func() int32 {
 			for range 64 {
 				n := int32(a.NodePortMin + rand.IntN(a.NodePortMax-a.NodePortMin+1))
 				if !used[n] {
-					p.NodePort, used[n] = n, true
-					break
+					used[n] = true
+					return n
 				}
 			}
+			return 0
 		}
+		for i := range s.Spec.Ports {
+			if p := &s.Spec.Ports[i]; p.NodePort == 0 {
+				p.NodePort = pick()
+			}
+		}
+		// A LoadBalancer that keeps client addresses (Local) answers health
+		// checks on a node port of its own.
+		if s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+			if s.Spec.HealthCheckNodePort == 0 && old != nil {
+				s.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+			}
+			if s.Spec.HealthCheckNodePort == 0 {
+				s.Spec.HealthCheckNodePort = pick()
+			}
+		} else {
+			s.Spec.HealthCheckNodePort = 0
+		}
+	}
+	if !wantsNodePorts(s.Spec.Type) {
+		s.Spec.HealthCheckNodePort = 0
 	}
 
 	want := map[string]bool{}

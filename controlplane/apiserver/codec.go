@@ -81,6 +81,9 @@ func decodeObject(r *http.Request, body []byte, res *resources.Resource, strict 
 	if err := checkKind(cur, res); err != nil {
 		return nil, nil, err
 	}
+	if cur.GroupVersion() != res.GroupVersion() {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("no kind %q is registered for version %q", from.Kind, from.GroupVersion()))
+	}
 	obj := res.New()
 	if strict {
 		serr, err := kjson.UnmarshalStrict(up, obj)
@@ -126,7 +129,7 @@ func toJSON(contentType string, body []byte) ([]byte, error) {
 }
 
 func checkKind(gvk schema.GroupVersionKind, res *resources.Resource) error {
-	if gvk.Kind != res.Kind || (gvk.Group != res.Group && !(gvk.Group == "extensions" && res.Group == "apps")) {
+	if gvk.Kind != res.Kind || gvk.Group != res.Group {
 		return apierrors.NewBadRequest(fmt.Sprintf("the body is a %s (%s) but the URL names %s (%s)",
 			gvk.Kind, gvk.GroupVersion(), res.Kind, res.APIVersion()))
 	}

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
@@ -103,7 +102,7 @@ func (s *Server) serveDiscoveryPath(w http.ResponseWriter, r *http.Request) bool
 				return true
 			}
 		}
-		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, parts[1]))
+		writeError(w, notFoundPath())
 		return true
 	case len(parts) == 3 && parts[0] == "apis":
 		gv = schema.GroupVersion{Group: parts[1], Version: parts[2]}
@@ -112,7 +111,7 @@ func (s *Server) serveDiscoveryPath(w http.ResponseWriter, r *http.Request) bool
 	}
 	rs := resources.InGroupVersion(gv)
 	if len(rs) == 0 {
-		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, gv.String()))
+		writeError(w, notFoundPath())
 		return true
 	}
 	list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
@@ -152,7 +151,7 @@ func (s *Server) serveDiscoveryPath(w http.ResponseWriter, r *http.Request) bool
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/openapi/v3")
 	if !strings.HasPrefix(r.URL.Path, "/openapi/v3") {
-		writeError(w, apierrors.NewNotFound(schema.GroupResource{}, r.URL.Path))
+		writeError(w, notFoundPath())
 		return
 	}
 	if path == "" || path == "/" {
@@ -190,7 +189,7 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	writeError(w, apierrors.NewNotFound(schema.GroupResource{}, r.URL.Path))
+	writeError(w, notFoundPath())
 }
 
 func gvPath(gv schema.GroupVersion) string {
@@ -198,8 +197,4 @@ func gvPath(gv schema.GroupVersion) string {
 		return "api/" + gv.Version
 	}
 	return fmt.Sprintf("apis/%s/%s", gv.Group, gv.Version)
-}
-
-func schemaGR(path string) schema.GroupResource {
-	return schema.GroupResource{Resource: strings.Trim(path, "/")}
 }

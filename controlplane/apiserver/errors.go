@@ -34,3 +34,11 @@ func writeError(w http.ResponseWriter, err error) int {
 	_, _ = w.Write(b)
 	return int(s.Code)
 }
+
+// notFoundPath is kube-apiserver's answer for a path that names nothing.
+func notFoundPath() error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
+		Message: "the server could not find the requested resource",
+	}}
+}

@@ -270,9 +270,6 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 		m.SetName(m.GetGenerateName() + randomSuffix())
 	}
 	defaults.Default(obj)
-	if errs := validation.Validate(obj, nil); len(errs) > 0 {
-		return nil, apierrors.NewInvalid(res.GVK().GroupKind(), m.GetName(), errs)
-	}
 	if err := s.beforeCreate(ctx, obj); err != nil {
 		return nil, err
 	}
@@ -290,6 +287,11 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 		claims, err := s.alloc.allocate(ctx, o, nil)
 		if err != nil {
 			return nil, err
+		}
+		// Validate after allocation: a Service's clusterIPs and node ports
+		// are part of what must be valid.
+		if errs := validation.Validate(o, nil); len(errs) > 0 {
+			return nil, apierrors.NewInvalid(res.GVK().GroupKind(), om.GetName(), errs)
 		}
 		claims.Require = require
 		if dryRun {
@@ -402,6 +404,9 @@ func (s *Server) update(ctx context.Context, ri requestInfo, obj runtime.Object,
 	default:
 		prepareUpdate(obj, old)
 	}
+	if svc, ok := obj.(*corev1.Service); ok && ri.Subresource == "" {
+		defaults.DefaultServiceUpdate(svc, old.(*corev1.Service))
+	}
 	defaults.Default(obj)
 	against := old
 	if p, ok := obj.(*corev1.Pod); ok && ri.Subresource == "binding" {
@@ -410,14 +415,14 @@ func (s *Server) update(ctx context.Context, ri requestInfo, obj runtime.Object,
 		o.Spec.NodeName = p.Spec.NodeName
 		against = o
 	}
-	if errs := validation.Validate(obj, against); len(errs) > 0 {
-		return nil, apierrors.NewInvalid(res.GVK().GroupKind(), ri.Name, errs)
-	}
 	for attempt := 0; ; attempt++ {
 		o := obj.DeepCopyObject()
 		claims, err := s.alloc.allocate(ctx, o, old)
 		if err != nil {
 			return nil, err
+		}
+		if errs := validation.Validate(o, against); len(errs) > 0 {
+			return nil, apierrors.NewInvalid(res.GVK().GroupKind(), ri.Name, errs)
 		}
 		if dryRun {
 			return o, nil

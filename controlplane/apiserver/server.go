@@ -233,8 +233,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	ri, ok := parseResourcePath(r.Method, r.URL.Path, q)
-	if !ok {
-		writeError(w, apierrors.NewNotFound(schemaGR(r.URL.Path), ""))
+	if !ok || (ri.Subresource != "" && !ri.Res.HasSubresource(ri.Subresource)) {
+		writeError(w, notFoundPath())
 		return
 	}
 	start := time.Now()

@@ -77,12 +77,17 @@ func defaultNamespace(ns *corev1.Namespace) {
 	}
 	// The namespace strategy gives every new namespace the "kubernetes"
 	// finalizer, which the namespace controller removes once the content is
-	// gone.
-	if len(ns.Spec.Finalizers) == 0 {
+	// gone. Never put it back on a namespace being deleted: the controller's
+	// finalize call would then undo itself and the namespace would never go.
+	if len(ns.Spec.Finalizers) == 0 && ns.DeletionTimestamp == nil {
 		ns.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
 	}
 	if ns.Status.Phase == "" {
-		ns.Status.Phase = corev1.NamespaceActive
+		if ns.DeletionTimestamp != nil {
+			ns.Status.Phase = corev1.NamespaceTerminating
+		} else {
+			ns.Status.Phase = corev1.NamespaceActive
+		}
 	}
 }
 

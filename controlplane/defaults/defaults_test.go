@@ -236,6 +236,14 @@ func TestDefault(t *testing.T) {
 			},
 		},
 		{
+			name: "namespace being deleted keeps its finalizers removed",
+			in:   &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gone", DeletionTimestamp: &metav1.Time{}}},
+			want: &corev1.Namespace{
+				ObjectMeta: metav1.ObjectMeta{Name: "gone", DeletionTimestamp: &metav1.Time{}, Labels: map[string]string{"kubernetes.io/metadata.name": "gone"}},
+				Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating},
+			},
+		},
+		{
 			name: "node",
 			in: &corev1.Node{
 				ObjectMeta: metav1.ObjectMeta{Name: "n1"},
@@ -628,6 +636,20 @@ func TestDefaultServiceUpdate(t *testing.T) {
 			check: func(t *testing.T, s *corev1.Service) {
 				if diff := cmp.Diff([]string{"10.96.0.20"}, s.Spec.ClusterIPs); diff != "" {
 					t.Errorf("clusterIPs (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "replacing with the original manifest keeps allocated values",
+			update: func(s *corev1.Service) {
+				*s = corev1.Service{ObjectMeta: s.ObjectMeta, Spec: corev1.ServiceSpec{
+					Type:  corev1.ServiceTypeNodePort,
+					Ports: []corev1.ServicePort{{Port: 80}},
+				}}
+			},
+			check: func(t *testing.T, s *corev1.Service) {
+				if s.Spec.ClusterIP != "10.96.0.20" || len(s.Spec.ClusterIPs) != 1 || s.Spec.Ports[0].NodePort != 30080 {
+					t.Errorf("clusterIP = %q, clusterIPs = %v, nodePort = %d; want the stored ones", s.Spec.ClusterIP, s.Spec.ClusterIPs, s.Spec.Ports[0].NodePort)
 				}
 			},
 		},

@@ -112,20 +112,57 @@ func defaultIPFamilies(spec *corev1.ServiceSpec) {
 	}
 }
 
-// DefaultServiceUpdate carries out what kube-apiserver's Service strategy
-// does between defaulting and validating an update: it reconciles clusterIP
-// with clusterIPs as an old client meant them, keeps the IP family policy a
-// client left out, and drops the fields the new type no longer uses when the
-// client merely carried them over from the stored object (a NodePort turned
-// ClusterIP loses its node ports, a service turned ExternalName its cluster
-// IPs). Call it after Default(svc) and before validating. old is not
+// DefaultServiceUpdate carries out what kube-apiserver's Service storage
+// does between defaulting and validating an update. It keeps the cluster IPs,
+// node ports and health-check node port a client left out (a PUT of the
+// original manifest must not look like a request to release them), reconciles
+// clusterIP with clusterIPs as an old client meant them, keeps the IP family
+// policy a client left out, and drops the fields the new type no longer uses
+// when the client merely carried them over from the stored object (a NodePort
+// turned ClusterIP loses its node ports, a service turned ExternalName its
+// cluster IPs). Call it after Default(svc) and before validating. old is not
 // modified.
 func DefaultServiceUpdate(svc, old *corev1.Service) {
+	patchAllocatedValues(svc, old)
 	normalizeClusterIPs(svc, old)
 	if svc.Spec.IPFamilyPolicy == nil && old.Spec.IPFamilyPolicy != nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
 		svc.Spec.IPFamilyPolicy = new(*old.Spec.IPFamilyPolicy)
 	}
 	dropTypeDependentFields(svc, old)
+}
+
+func patchAllocatedValues(svc, old *corev1.Service) {
+	n, o := &svc.Spec, &old.Spec
+	if n.Type != corev1.ServiceTypeExternalName && o.Type != corev1.ServiceTypeExternalName {
+		if n.ClusterIP == "" {
+			n.ClusterIP = o.ClusterIP
+		}
+		if len(n.ClusterIPs) == 0 && len(o.ClusterIPs) > 0 {
+			n.ClusterIPs = slices.Clone(o.ClusterIPs)
+		}
+	}
+	if needsNodePorts(n.Type) && needsNodePorts(o.Type) {
+		// A node port the client gave to another port stays there; the
+		// others are matched to the old ports by name.
+		inUse := map[int32]bool{}
+		for _, p := range n.Ports {
+			if p.NodePort != 0 {
+				inUse[p.NodePort] = true
+			}
+		}
+		byName := map[string]int32{}
+		for _, p := range o.Ports {
+			byName[p.Name] = p.NodePort
+		}
+		for i := range n.Ports {
+			if p := &n.Ports[i]; p.NodePort == 0 && !inUse[byName[p.Name]] {
+				p.NodePort = byName[p.Name]
+			}
+		}
+	}
+	if needsHealthCheck(svc) && needsHealthCheck(old) && n.HealthCheckNodePort == 0 {
+		n.HealthCheckNodePort = o.HealthCheckNodePort
+	}
 }
 
 func normalizeClusterIPs(svc, old *corev1.Service) {

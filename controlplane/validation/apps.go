@@ -3,6 +3,7 @@ package validation
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -209,19 +210,33 @@ func validateStatefulSet(ss, old *appsv1.StatefulSet) field.ErrorList {
 		errs = append(errs, validateNonnegative(int64(*spec.RevisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
 	}
 	errs = append(errs, validateWorkloadSelector(spec.Selector, &spec.Template, "statefulset", specPath)...)
-	// The claim templates supply volumes the template's mounts refer to, so
-	// check the template with them in place.
+	// Each claim template becomes a volume of the same name in every Pod, so
+	// its name must be a volume name, and the template's mounts may refer
+	// to it. A template volume of the same name is replaced by the claim.
 	t := spec.Template.DeepCopy()
-	for _, c := range spec.VolumeClaimTemplates {
-		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{
+	for i, c := range spec.VolumeClaimTemplates {
+		namePath := specPath.Child("volumeClaimTemplates").Index(i).Child("metadata", "name")
+		if c.Name == "" {
+			errs = append(errs, field.Required(namePath, ""))
+			continue
+		}
+		if nameErrs := validateDNS1123Label(c.Name, namePath); len(nameErrs) > 0 {
+			errs = append(errs, nameErrs...)
+			continue
+		}
+		claimVol := corev1.Volume{
 			Name:         c.Name,
 			VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name}},
-		})
+		}
+		// Replace in place so errors about the template's own volumes keep
+		// their indexes.
+		if j := slices.IndexFunc(t.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.Name }); j >= 0 {
+			t.Spec.Volumes[j] = claimVol
+		} else {
+			t.Spec.Volumes = append(t.Spec.Volumes, claimVol)
+		}
 	}
 	errs = append(errs, validateControllerTemplate(t, "StatefulSet", specPath.Child("template"))...)
-	for i, c := range spec.VolumeClaimTemplates {
-		errs = append(errs, validateName(c.Name, nameIsDNSSubdomain, specPath.Child("volumeClaimTemplates").Index(i).Child("metadata", "name"))...)
-	}
 
 	if old == nil {
 		return errs

@@ -146,6 +146,10 @@ func (c *collector) work(ctx context.Context) {
 		case err == nil:
 			c.queue.Forget(uid)
 		case ctx.Err() != nil:
+		case apierrors.IsConflict(err):
+			// The object changed under a precondition: decide again.
+			c.log.Debug("collect garbage: conflict; will retry", slog.String("uid", string(uid)), slog.Any("error", err))
+			c.queue.AddRateLimited(uid)
 		default:
 			c.log.Warn("collect garbage; will retry", slog.String("uid", string(uid)), slog.Any("error", err))
 			c.queue.AddRateLimited(uid)

@@ -67,8 +67,24 @@ func TestGarbageCollector(t *testing.T) {
 		{name: "foreground cascades through every level", run: func(t *testing.T, c kubernetes.Interface, ns string) {
 			root := configMap(t, c, ns, "root", nil)
 			mid := configMap(t, c, ns, "mid", nil, ownerOf(root, true))
-			configMap(t, c, ns, "leaf", nil, ownerOf(mid, true))
+			configMap(t, c, ns, "leaf", []string{hold}, ownerOf(mid, true))
 			deleteWith(t, c.CoreV1().ConfigMaps(ns).Delete, "root", metav1.DeletePropagationForeground)
+
+			cluster.Eventually(t, wait, "the deletion reached the leaf", func() (bool, error) {
+				cm, err := c.CoreV1().ConfigMaps(ns).Get(t.Context(), "leaf", metav1.GetOptions{})
+				return err == nil && cm.DeletionTimestamp != nil, err
+			})
+			for _, n := range []string{"root", "mid"} {
+				cm, err := c.CoreV1().ConfigMaps(ns).Get(t.Context(), n, metav1.GetOptions{})
+				if err != nil {
+					t.Fatalf("%s gone while the leaf remains: %v", n, err)
+				}
+				if cm.DeletionTimestamp == nil || !slices.Contains(cm.Finalizers, gc.FinalizerForeground) {
+					t.Fatalf("%s = deletionTimestamp %v finalizers %v; want it marked and waiting", n, cm.DeletionTimestamp, cm.Finalizers)
+				}
+			}
+
+			dropFinalizer(t, c, ns, "leaf", hold)
 			waitGone(t, "configmap root", getConfigMap(c, ns, "root"))
 			for _, n := range []string{"mid", "leaf"} {
 				if err := getConfigMap(c, ns, n)(t.Context()); !apierrors.IsNotFound(err) {

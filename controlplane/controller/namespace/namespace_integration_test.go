@@ -100,6 +100,31 @@ func TestNamespaceDeletion(t *testing.T) {
 				release(t, c, ns, "held")
 			},
 		},
+		{
+			name: "a pod a node runs holds the namespace until its agent lets go",
+			fill: func(t *testing.T, c kubernetes.Interface, ns string) {
+				spec := podSpec()
+				spec.NodeName = "node-" + ns
+				create(t, "bound pod", func(ctx context.Context) error {
+					return errOf(c.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "running"}, Spec: spec}, metav1.CreateOptions{}))
+				})
+			},
+			whileTerminating: func(t *testing.T, c kubernetes.Interface, ns string) {
+				cluster.Eventually(t, wait, "pod terminating gracefully", func() (bool, error) {
+					p, err := c.CoreV1().Pods(ns).Get(t.Context(), "running", metav1.GetOptions{})
+					return err == nil && p.DeletionTimestamp != nil, err
+				})
+				n, err := c.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{})
+				if err != nil || !slices.Contains(n.Spec.Finalizers, corev1.FinalizerKubernetes) {
+					t.Fatalf("namespace finalized while a pod runs: %v, %v", n, err)
+				}
+				// What the node agent does once the containers have stopped.
+				zero := int64(0)
+				if err := c.CoreV1().Pods(ns).Delete(t.Context(), "running", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+					t.Fatalf("final pod delete: %v", err)
+				}
+			},
+		},
 	}
 	if len(tests) == 0 {
 		t.Fatal("empty table")
@@ -125,11 +150,15 @@ func TestNamespaceDeletion(t *testing.T) {
 				tc.whileTerminating(t, c, ns)
 			}
 			cluster.Eventually(t, wait, "namespace gone", func() (bool, error) {
-				_, err := c.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{})
+				n, err := c.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{})
 				if apierrors.IsNotFound(err) {
 					return true, nil
 				}
-				return false, err
+				if err != nil {
+					return false, err
+				}
+				return false, fmt.Errorf("namespace %s is %s with spec.finalizers %v, metadata.finalizers %v, conditions %v",
+					ns, n.Status.Phase, n.Spec.Finalizers, n.Finalizers, n.Status.Conditions)
 			})
 			// Nothing may outlive its namespace.
 			left := map[string]int{}
