@@ -22,7 +22,8 @@ import (
 )
 
 // Controller is the garbage collector. Run it on one server at a time
-// (the elected leader); it is not safe to call Run twice concurrently.
+// (the elected leader). Run may be called again after it returned; each
+// call starts from a fresh discovery and graph.
 type Controller struct {
 	client  kubernetes.Interface
 	rc      *rest.Config
@@ -92,7 +93,14 @@ func (c *collector) run(ctx context.Context, workers int) error {
 	var reflectors, pending sync.WaitGroup
 	pending.Add(len(c.cat.watch))
 	for _, r := range c.cat.watch {
-		reflectors.Go(func() { c.reflect(ctx, r, pending.Done) })
+		reflectors.Go(func() {
+			// Done once: after the first list, or on the way out if ctx
+			// ends before it, so the wait below always ends.
+			var once sync.Once
+			done := func() { once.Do(pending.Done) }
+			defer done()
+			c.reflect(ctx, r, done)
+		})
 	}
 	defer reflectors.Wait()
 	synced := make(chan struct{})

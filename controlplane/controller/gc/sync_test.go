@@ -140,3 +140,55 @@ func TestSyncDependent(t *testing.T) {
 		})
 	}
 }
+
+// TestRelist checks that a re-list both observes what is there and
+// forgets what vanished while no watch was open, queueing the dependents
+// of the vanished.
+func TestRelist(t *testing.T) {
+	owner := deploymentRef("gone")
+	dep := unstructuredObj("v1", "ConfigMap", "cm", "dep", func(u *unstructured.Unstructured) {
+		u.SetOwnerReferences([]metav1.OwnerReference{owner})
+	})
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{cms: "ConfigMapList", deploys: "DeploymentList"}, dep)
+	c := newCollector(dyn, newCatalog(discovered), slog.New(slog.DiscardHandler))
+	defer c.queue.ShutDown()
+
+	// The owner was seen before, and has since gone without a watch event.
+	c.graph.observe(&node{ref: objectRef{Resource: deploys, Namespace: "ns", Name: "web", UID: "gone"}})
+	knownCMs := map[types.UID]struct{}{}
+	if _, err := c.relist(t.Context(), resource{GVR: cms, Kind: "ConfigMap", Namespaced: true}, knownCMs); err != nil {
+		t.Fatalf("relist configmaps: %v", err)
+	}
+	if _, ok := c.graph.get("dep"); !ok {
+		t.Errorf("listed dependent not in the graph")
+	}
+	if diff := cmp.Diff(map[types.UID]struct{}{"dep": {}}, knownCMs); diff != "" {
+		t.Errorf("known configmaps (-want +got):\n%s", diff)
+	}
+	drain := func() []types.UID {
+		var out []types.UID
+		for c.queue.Len() > 0 {
+			uid, _ := c.queue.Get()
+			out = append(out, uid)
+			c.queue.Done(uid)
+		}
+		return out
+	}
+	drain()
+
+	known := map[types.UID]struct{}{"gone": {}}
+	if _, err := c.relist(t.Context(), resource{GVR: deploys, Kind: "Deployment", Namespaced: true}, known); err != nil {
+		t.Fatalf("relist deployments: %v", err)
+	}
+	if _, ok := c.graph.get("gone"); ok {
+		t.Errorf("vanished owner still in the graph")
+	}
+	if diff := cmp.Diff(map[types.UID]struct{}{}, known); diff != "" {
+		t.Errorf("known deployments (-want +got):\n%s", diff)
+	}
+	queued := drain()
+	if diff := cmp.Diff([]types.UID{"dep"}, queued); diff != "" {
+		t.Errorf("queued (-want +got):\n%s", diff)
+	}
+}

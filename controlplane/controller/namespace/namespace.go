@@ -26,15 +26,15 @@ import (
 var errContentRemaining = errors.New("namespace: content remaining")
 
 // Controller is the namespace lifecycle controller. Run it on one server
-// at a time (the elected leader); it is not safe to call Run twice
-// concurrently.
+// at a time (the elected leader). Run may be called again after it
+// returned; each call starts from a fresh discovery.
 type Controller struct {
 	client  kubernetes.Interface
 	rc      *rest.Config
 	log     *slog.Logger
 	workers int
-	// backoff bounds the wait between passes over a namespace whose
-	// content is still going.
+	// backoffBase and backoffMax bound the wait between passes over a
+	// namespace whose content is still going (doubling per pass).
 	backoffBase, backoffMax time.Duration
 }
 
