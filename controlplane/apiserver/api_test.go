@@ -490,3 +490,24 @@ func TestSelectorWatchTransitions(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteCollectionBySelector(t *testing.T) {
+	s := cluster.Start(t)
+	ctx := t.Context()
+	pods := s.Client(t).CoreV1().Pods("default")
+	for _, p := range []*corev1.Pod{pod("a1", map[string]string{"app": "a"}), pod("a2", map[string]string{"app": "a"}), pod("b1", map[string]string{"app": "b"})} {
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "app=a"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := pods.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(l.Items); got != "b1" {
+		t.Fatalf("after deletecollection app=a: %s, want b1", got)
+	}
+}

@@ -116,11 +116,22 @@ func (s *Server) serveDiscoveryPath(w http.ResponseWriter, r *http.Request) bool
 	}
 	list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
 	verbs := metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+	legacy := resources.IsLegacy(gv)
 	for _, res := range rs {
-		list.APIResources = append(list.APIResources, metav1.APIResource{
+		ar := metav1.APIResource{
 			Name: res.Plural, SingularName: res.Singular, Namespaced: res.Namespaced,
 			Kind: res.Kind, Verbs: verbs, ShortNames: res.ShortNames, Categories: res.Categories,
-		})
+		}
+		if legacy {
+			// Served only so old manifests map to a path; short names and
+			// categories stay with the current version, or kubectl warns
+			// that "deploy" is ambiguous.
+			ar.ShortNames, ar.Categories = nil, nil
+		}
+		list.APIResources = append(list.APIResources, ar)
+		if legacy {
+			continue
+		}
 		for _, sub := range res.Subresources {
 			sr := metav1.APIResource{Name: res.Plural + "/" + sub, Namespaced: res.Namespaced, Kind: res.Kind}
 			switch sub {
@@ -179,7 +190,7 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 			paths[url] = map[string]any{"patch": map[string]any{
 				"operationId":                     "patch" + res.Kind,
 				"parameters":                      []map[string]any{{"name": "fieldValidation", "in": "query", "schema": map[string]string{"type": "string"}}},
-				"x-kubernetes-group-version-kind": map[string]string{"group": res.Group, "version": gv.Version, "kind": res.Kind},
+				"x-kubernetes-group-version-kind": map[string]string{"group": gv.Group, "version": gv.Version, "kind": res.Kind},
 				"responses":                       map[string]any{"200": map[string]string{"description": "OK"}},
 			}}
 		}

@@ -3,12 +3,9 @@
 // policies, with Kubernetes' semantics (simplified).
 //
 // It discovers the served resources (preferred versions; Events aside),
-// lists and watches each one with the dynamic client, and keeps an
-// owner→dependents graph keyed by ownerReferences UID, holding only the
-// metadata that decides collection; the graph is its only cache. (A
-// hand-written list+watch loop rather than a client-go informer: the
-// informer's package pulls in a module go.mod does not list.) Work is
-// queued by UID and reconciled level-triggered:
+// watches each one with a dynamic informer whose cache keeps only
+// metadata, and keeps an owner→dependents graph keyed by ownerReferences
+// UID. Work is queued by UID and reconciled level-triggered:
 //
 //   - A dependent none of whose owners is alive (not found, or found with
 //     another UID) is deleted with propagationPolicy Background (or the

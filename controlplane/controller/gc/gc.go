@@ -11,12 +11,16 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -69,7 +73,7 @@ func jsonConfig(rc *rest.Config) *rest.Config {
 	return cfg
 }
 
-// collector is one run of the garbage collector: a list+watch loop per
+// collector is one run of the garbage collector: an informer per
 // resource feeds the graph, the graph feeds the queue, and workers
 // reconcile one UID at a time.
 type collector struct {
@@ -90,35 +94,78 @@ func newCollector(dyn dynamic.Interface, cat catalog, log *slog.Logger) *collect
 
 func (c *collector) run(ctx context.Context, workers int) error {
 	defer c.queue.ShutDown()
-	var reflectors, pending sync.WaitGroup
-	pending.Add(len(c.cat.watch))
+	factory := dynamicinformer.NewDynamicSharedInformerFactory(c.dyn, 0)
+	defer factory.Shutdown() // after cancel below: it waits for the informers to stop
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, r := range c.cat.watch {
-		reflectors.Go(func() {
-			// Done once: after the first list, or on the way out if ctx
-			// ends before it, so the wait below always ends.
-			var once sync.Once
-			done := func() { once.Do(pending.Done) }
-			defer done()
-			c.reflect(ctx, r, done)
-		})
+		inf := factory.ForResource(r.GVR).Informer()
+		if err := inf.SetTransform(metadataOnly); err != nil {
+			return fmt.Errorf("watch %s: %w", r.GVR, err)
+		}
+		if _, err := inf.AddEventHandler(c.handler(r.GVR)); err != nil {
+			return fmt.Errorf("watch %s: %w", r.GVR, err)
+		}
 	}
-	defer reflectors.Wait()
-	synced := make(chan struct{})
-	go func() { pending.Wait(); close(synced) }()
-	select {
-	case <-ctx.Done():
+	factory.Start(ctx.Done())
+	// Deciding before every cache is full could find an owner's
+	// dependents missing; WaitForCacheSync only fails when ctx ends.
+	factory.WaitForCacheSync(ctx.Done())
+	if ctx.Err() != nil {
 		return nil
-	case <-synced:
 	}
 	c.log.Info("garbage collector synced", slog.Int("resources", len(c.cat.watch)), slog.Int("objects", c.graph.len()))
-	var workersWG sync.WaitGroup
+	var wg sync.WaitGroup
 	for range workers {
-		workersWG.Go(func() { c.work(ctx) })
+		wg.Go(func() { c.work(ctx) })
 	}
 	<-ctx.Done()
 	c.queue.ShutDown()
-	workersWG.Wait()
+	wg.Wait()
 	return nil
+}
+
+func (c *collector) handler(gvr schema.GroupVersionResource) cache.ResourceEventHandler {
+	observe := func(obj any) {
+		if m, err := meta.Accessor(obj); err == nil {
+			c.observe(toNode(gvr, m))
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if m, err := meta.Accessor(obj); err == nil {
+				c.forget(m.GetUID())
+			}
+		},
+	}
+}
+
+// metadataOnly is the informers' transform: it keeps what the collector
+// reads (the metadata, minus labels, annotations and managed fields), so
+// their caches hold metadata and not whole objects. weir's server does
+// not serve the PartialObjectMetadata form a metadata informer asks for.
+func metadataOnly(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	md, _ := u.Object["metadata"].(map[string]any)
+	keep := make(map[string]any, len(md))
+	for k, v := range md {
+		switch k {
+		case "labels", "annotations", "managedFields":
+		default:
+			keep[k] = v
+		}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": keep,
+	}}, nil
 }
 
 func (c *collector) observe(n *node) {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 )
 
 var deploys = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
@@ -141,31 +142,12 @@ func TestSyncDependent(t *testing.T) {
 	}
 }
 
-// TestRelist checks that a re-list both observes what is there and
-// forgets what vanished while no watch was open, queueing the dependents
-// of the vanished.
-func TestRelist(t *testing.T) {
-	owner := deploymentRef("gone")
-	dep := unstructuredObj("v1", "ConfigMap", "cm", "dep", func(u *unstructured.Unstructured) {
-		u.SetOwnerReferences([]metav1.OwnerReference{owner})
-	})
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{cms: "ConfigMapList", deploys: "DeploymentList"}, dep)
-	c := newCollector(dyn, newCatalog(discovered), slog.New(slog.DiscardHandler))
+// TestHandler checks the informer side: objects reach the graph as
+// metadata, and a deletion the informer only learned of on a re-list
+// (a tombstone) still queues the dependents.
+func TestHandler(t *testing.T) {
+	c := newCollector(dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()), newCatalog(discovered), slog.New(slog.DiscardHandler))
 	defer c.queue.ShutDown()
-
-	// The owner was seen before, and has since gone without a watch event.
-	c.graph.observe(&node{ref: objectRef{Resource: deploys, Namespace: "ns", Name: "web", UID: "gone"}})
-	knownCMs := map[types.UID]struct{}{}
-	if _, err := c.relist(t.Context(), resource{GVR: cms, Kind: "ConfigMap", Namespaced: true}, knownCMs); err != nil {
-		t.Fatalf("relist configmaps: %v", err)
-	}
-	if _, ok := c.graph.get("dep"); !ok {
-		t.Errorf("listed dependent not in the graph")
-	}
-	if diff := cmp.Diff(map[types.UID]struct{}{"dep": {}}, knownCMs); diff != "" {
-		t.Errorf("known configmaps (-want +got):\n%s", diff)
-	}
 	drain := func() []types.UID {
 		var out []types.UID
 		for c.queue.Len() > 0 {
@@ -175,20 +157,35 @@ func TestRelist(t *testing.T) {
 		}
 		return out
 	}
-	drain()
+	owner := unstructuredObj("apps/v1", "Deployment", "web", "owner", nil)
+	dep := unstructuredObj("v1", "ConfigMap", "cm", "dep", func(u *unstructured.Unstructured) {
+		u.SetOwnerReferences([]metav1.OwnerReference{deploymentRef("owner")})
+		u.SetLabels(map[string]string{"a": "b"})
+		u.Object["data"] = map[string]any{"big": "value"}
+	})
+	slim, err := metadataOnly(dep)
+	if err != nil {
+		t.Fatalf("metadataOnly: %v", err)
+	}
+	want := map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{
+		"namespace": "ns", "name": "cm", "uid": "dep", "resourceVersion": "7",
+		"ownerReferences": []any{map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "owner"}},
+	}}
+	if diff := cmp.Diff(want, slim.(*unstructured.Unstructured).Object); diff != "" {
+		t.Errorf("metadataOnly (-want +got):\n%s", diff)
+	}
 
-	known := map[types.UID]struct{}{"gone": {}}
-	if _, err := c.relist(t.Context(), resource{GVR: deploys, Kind: "Deployment", Namespaced: true}, known); err != nil {
-		t.Fatalf("relist deployments: %v", err)
+	h := c.handler(deploys)
+	h.OnAdd(owner, true)
+	c.handler(cms).OnAdd(slim, true)
+	if diff := cmp.Diff([]types.UID{"owner", "dep"}, drain()); diff != "" {
+		t.Errorf("queued after adds (-want +got):\n%s", diff)
 	}
-	if _, ok := c.graph.get("gone"); ok {
-		t.Errorf("vanished owner still in the graph")
+	h.OnDelete(cache.DeletedFinalStateUnknown{Key: "ns/web", Obj: owner})
+	if _, ok := c.graph.get("owner"); ok {
+		t.Errorf("deleted owner still in the graph")
 	}
-	if diff := cmp.Diff(map[types.UID]struct{}{}, known); diff != "" {
-		t.Errorf("known deployments (-want +got):\n%s", diff)
-	}
-	queued := drain()
-	if diff := cmp.Diff([]types.UID{"dep"}, queued); diff != "" {
-		t.Errorf("queued (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]types.UID{"dep"}, drain()); diff != "" {
+		t.Errorf("queued after the owner's deletion (-want +got):\n%s", diff)
 	}
 }

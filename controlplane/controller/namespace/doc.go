@@ -18,8 +18,7 @@
 // conditions. It must not finalize a namespace that still has content,
 // touch other finalizers (of the namespace or of its objects), or force
 // anything: objects with finalizers and terminating pods are waited for.
-// It watches namespaces with its own list+watch loop (client-go's
-// informer package pulls in a module go.mod does not list), runs on one
-// server at a time (the elected leader) and talks to the server only
-// through the API, in JSON.
+// It watches namespaces with a client-go informer, runs on one server at
+// a time (the elected leader) and talks to the server only through the
+// API, in JSON.
 package namespace

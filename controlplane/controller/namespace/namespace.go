@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -13,10 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -82,8 +82,21 @@ func (c *Controller) Run(ctx context.Context) error {
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](c.backoffBase, c.backoffMax)),
 	}
 	defer r.queue.ShutDown()
+	// A resync re-queues every terminating namespace now and then, a
+	// safety net under the per-namespace back-off.
+	factory := informers.NewSharedInformerFactory(kc, 5*time.Minute)
+	defer factory.Shutdown() // after cancel below: it waits for the informer to stop
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err = factory.Core().V1().Namespaces().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    r.enqueue,
+		UpdateFunc: func(_, obj any) { r.enqueue(obj) },
+	})
+	if err != nil {
+		return fmt.Errorf("watch namespaces: %w", err)
+	}
+	factory.Start(ctx.Done())
 	var wg sync.WaitGroup
-	wg.Go(func() { r.watch(ctx) })
 	for range c.workers {
 		wg.Go(func() { r.work(ctx) })
 	}
@@ -102,94 +115,10 @@ type run struct {
 	log       *slog.Logger
 }
 
-func (r *run) enqueue(ns *corev1.Namespace) {
-	if ns.DeletionTimestamp != nil {
+// enqueue queues a namespace that is being deleted.
+func (r *run) enqueue(obj any) {
+	if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
 		r.queue.Add(ns.Name)
-	}
-}
-
-// watch lists and watches namespaces and queues the ones being deleted,
-// until ctx ends; it re-lists whenever a watch cannot be resumed.
-func (r *run) watch(ctx context.Context) {
-	const initialWait = 100 * time.Millisecond
-	wait := initialWait
-	api := r.client.CoreV1().Namespaces()
-	for ctx.Err() == nil {
-		err := func() error {
-			list, err := api.List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return err
-			}
-			for i := range list.Items {
-				r.enqueue(&list.Items[i])
-			}
-			wait = initialWait
-			rv := list.ResourceVersion
-			for {
-				timeout := int64(300 + rand.IntN(300))
-				w, err := api.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
-				if err != nil {
-					return err
-				}
-				rv, err = r.drain(ctx, w, rv)
-				w.Stop()
-				if err != nil || ctx.Err() != nil {
-					return err
-				}
-			}
-		}()
-		if ctx.Err() != nil {
-			return
-		}
-		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-			continue
-		}
-		r.log.Warn("list and watch namespaces; retrying", slog.Any("error", err), slog.Duration("retry_in", wait))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 30*time.Second)
-	}
-}
-
-// drain handles one watch's events and returns the last resourceVersion
-// seen; a nil error means the watch may be resumed from it.
-func (r *run) drain(ctx context.Context, w watch.Interface, rv string) (string, error) {
-	events := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return rv, nil
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				if events == 0 {
-					return rv, errors.New("watch closed without events")
-				}
-				return rv, nil
-			}
-			events++
-			switch ev.Type {
-			case watch.Error:
-				return rv, apierrors.FromObject(ev.Object)
-			case watch.Added, watch.Modified, watch.Bookmark:
-				ns, ok := ev.Object.(*corev1.Namespace)
-				if !ok {
-					continue
-				}
-				if ns.ResourceVersion != "" {
-					rv = ns.ResourceVersion
-				}
-				if ev.Type != watch.Bookmark {
-					r.enqueue(ns)
-				}
-			case watch.Deleted:
-				if ns, ok := ev.Object.(*corev1.Namespace); ok && ns.ResourceVersion != "" {
-					rv = ns.ResourceVersion
-				}
-			}
-		}
 	}
 }
 
