@@ -511,3 +511,40 @@ func TestDeleteCollectionBySelector(t *testing.T) {
 		t.Fatalf("after deletecollection app=a: %s, want b1", got)
 	}
 }
+
+func TestNamespaceLifecycleGuards(t *testing.T) {
+	s := cluster.Start(t)
+	ctx := t.Context()
+	c := s.Client(t)
+	for _, ns := range []string{"default", "kube-system", "kube-public"} {
+		if err := c.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("delete namespace %s: got %v, want Forbidden", ns, err)
+		}
+	}
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the namespace in Terminating with a pod that has a finalizer.
+	p := pod("held", nil)
+	p.Finalizers = []string{"test.weir.dev/hold"}
+	if _, err := c.CoreV1().Pods("doomed").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CoreV1().Namespaces().Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 30*time.Second, "create into a terminating namespace is refused", func() (bool, error) {
+		_, err := c.CoreV1().ConfigMaps("doomed").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "late-"}}, metav1.CreateOptions{})
+		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "being terminated") {
+			return true, nil
+		}
+		return false, err
+	})
+	if _, err := c.CoreV1().Pods("doomed").Patch(ctx, "held", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 30*time.Second, "namespace is gone", func() (bool, error) {
+		_, err := c.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), err
+	})
+}

@@ -273,6 +273,10 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 	if err := s.beforeCreate(ctx, obj); err != nil {
 		return nil, err
 	}
+	if res.Namespaced && s.namespaces.isTerminating(m.GetNamespace()) {
+		return nil, apierrors.NewForbidden(res.GroupResource(), m.GetName(),
+			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", m.GetNamespace()))
+	}
 	var require []string
 	if res.Namespaced {
 		require = []string{resources.ByGVK(corev1.SchemeGroupVersion.WithKind("Namespace")).Key("", m.GetNamespace())}
@@ -594,6 +598,9 @@ const (
 // run first. It answers 200 with the object either way, as Kubernetes does.
 func (s *Server) delete(ctx context.Context, ri requestInfo, opts metav1.DeleteOptions) (runtime.Object, int, error) {
 	res := ri.Res
+	if res == namespacesRes && immortalNamespaces[ri.Name] {
+		return nil, 0, apierrors.NewForbidden(res.GroupResource(), ri.Name, fmt.Errorf("this namespace may not be deleted"))
+	}
 	key := res.Key(ri.Namespace, ri.Name)
 	dryRun := len(opts.DryRun) > 0
 	for attempt := 0; ; attempt++ {

@@ -57,6 +57,8 @@ type Server struct {
 	caches map[*resources.Resource]*watchcache.Cache
 	m      *metrics
 	mux    *http.ServeMux
+
+	namespaces namespaceTracker
 }
 
 // New builds a server; Run starts its watch caches.
@@ -98,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 		},
 		caches: map[*resources.Resource]*watchcache.Cache{},
 	}
+	s.namespaces.terminating = map[string]bool{}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -108,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		s.caches[r] = watchcache.New(cfg.Store.Client(), watchcache.Options{
 			Prefix: r.KeyPrefix(),
 			Decode: func(v []byte, rev int64) (runtime.Object, error) { return decodeStored(res, v, rev) },
+			Attrs:  objectAttrs,
 			Buffer: cfg.WatchBuffer,
 			Logger: cfg.Logger,
 			OnOverflow: func() {
@@ -125,6 +129,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, c := range s.caches {
 		go func() { errc <- c.Run(ctx) }()
 	}
+	go s.trackNamespaces(ctx)
 	var first error
 	for range s.caches {
 		if err := <-errc; err != nil && first == nil {

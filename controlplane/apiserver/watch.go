@@ -28,27 +28,23 @@ const InitialEventsAnnotation = "k8s.io/initial-events-end"
 
 // watchFilter narrows a watch to a namespace and selectors. A Modified
 // object that starts or stops matching is an Added or Deleted for this
-// watcher, as the Kubernetes watch cache reports it.
+// watcher, as the Kubernetes watch cache reports it. Labels and fields come
+// from the event, computed once for all watchers.
 func watchFilter(ns string, ls labels.Selector, fs fields.Selector) watchcache.Filter {
-	match := func(o runtime.Object) bool {
-		if o == nil {
+	match := func(l labels.Set, f fields.Set) bool {
+		if ns != "" && f["metadata.namespace"] != ns {
 			return false
 		}
-		if ns != "" {
-			m, err := meta.Accessor(o)
-			if err != nil || m.GetNamespace() != ns {
-				return false
-			}
-		}
-		return matches(o, ls, fs)
+		return (ls.Empty() || ls.Matches(l)) && (fs.Empty() || fs.Matches(f))
 	}
 	trivial := ls.Empty() && fs.Empty()
 	return func(e *watchcache.Event) (watch.EventType, bool) {
-		cur := match(e.Object)
+		cur := match(e.Attrs())
 		if e.Type != watch.Modified || trivial {
 			return e.Type, cur
 		}
-		prev := match(e.Prev())
+		pl, pf, ok := e.PrevAttrs()
+		prev := ok && match(pl, pf)
 		switch {
 		case cur && prev:
 			return watch.Modified, true
@@ -59,6 +55,15 @@ func watchFilter(ns string, ls labels.Selector, fs fields.Selector) watchcache.F
 		}
 		return "", false
 	}
+}
+
+// objectAttrs is the watch cache's AttrFunc.
+func objectAttrs(obj runtime.Object) (labels.Set, fields.Set) {
+	var l labels.Set
+	if m, err := meta.Accessor(obj); err == nil {
+		l = labels.Set(m.GetLabels())
+	}
+	return l, fieldSet(obj)
 }
 
 func encodeFrame(t watch.EventType, obj any) ([]byte, error) {

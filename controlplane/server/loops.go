@@ -14,11 +14,11 @@ import (
 // DefaultLoops are the singleton loops every weir server runs when it leads.
 func DefaultLoops() []Loop {
 	return []Loop{
-		{Name: "garbage-collector", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config) error {
-			return gc.New(c, rc, slog.Default().With("loop", "garbage-collector")).Run(ctx)
+		{Name: "garbage-collector", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+			return gc.New(c, rc, log).Run(ctx)
 		}},
-		{Name: "namespace", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config) error {
-			return namespace.New(c, rc, slog.Default().With("loop", "namespace")).Run(ctx)
+		{Name: "namespace", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+			return namespace.New(c, rc, log).Run(ctx)
 		}},
 	}
 }

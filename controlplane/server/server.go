@@ -73,7 +73,7 @@ type Config struct {
 // client; it returns when ctx ends.
 type Loop struct {
 	Name string
-	Run  func(ctx context.Context, c kubernetes.Interface, cfg *rest.Config) error
+	Run  func(ctx context.Context, c kubernetes.Interface, cfg *rest.Config, log *slog.Logger) error
 }
 
 // Info tells a caller (weir up, tests) what the running server serves.
@@ -312,7 +312,7 @@ func runLoops(ctx context.Context, cfg Config, store *storage.Store, kc kubernet
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if err := l.Run(ctx, kc, rc); err != nil && ctx.Err() == nil {
+				if err := l.Run(ctx, kc, rc, log.With("loop", l.Name)); err != nil && ctx.Err() == nil {
 					log.Error("loop failed; restarting", slog.String("loop", l.Name), slog.Any("error", err))
 					select {
 					case <-ctx.Done():

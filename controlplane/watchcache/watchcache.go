@@ -17,6 +17,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -38,6 +40,15 @@ type Event struct {
 	Object runtime.Object
 	prev   []byte
 	dec    Decoder
+	attrs  AttrFunc
+
+	attrOnce sync.Once
+	labels   labels.Set
+	fields   fields.Set
+
+	prevAttrOnce sync.Once
+	prevLabels   labels.Set
+	prevFields   fields.Set
 
 	prevOnce sync.Once
 	prevObj  runtime.Object
@@ -58,6 +69,34 @@ func (e *Event) Prev() runtime.Object {
 		}
 	})
 	return e.prevObj
+}
+
+// AttrFunc extracts what selectors match on.
+type AttrFunc func(obj runtime.Object) (labels.Set, fields.Set)
+
+// Attrs returns the object's labels and selectable fields, computed once
+// per event however many watchers filter on them.
+func (e *Event) Attrs() (labels.Set, fields.Set) {
+	e.attrOnce.Do(func() {
+		if e.attrs != nil && e.Object != nil {
+			e.labels, e.fields = e.attrs(e.Object)
+		}
+	})
+	return e.labels, e.fields
+}
+
+// PrevAttrs is Attrs of Prev, computed once.
+func (e *Event) PrevAttrs() (labels.Set, fields.Set, bool) {
+	p := e.Prev()
+	if p == nil {
+		return nil, nil, false
+	}
+	e.prevAttrOnce.Do(func() {
+		if e.attrs != nil {
+			e.prevLabels, e.prevFields = e.attrs(p)
+		}
+	})
+	return e.prevLabels, e.prevFields, true
 }
 
 // Frame returns the event encoded for one wire format, encoding it once for
@@ -127,6 +166,8 @@ func (w *Watcher) Overflowed() bool {
 type Options struct {
 	Prefix string
 	Decode Decoder
+	// Attrs extracts labels and fields for selectors (optional).
+	Attrs AttrFunc
 	// History is how many recent events are kept in memory for watchers that
 	// resume from a recent revision (default 4096). Older resumes are served
 	// from etcd's history.
@@ -277,7 +318,7 @@ func (c *Cache) follow(ctx context.Context, rev int64) error {
 }
 
 func (c *Cache) convert(ev *clientv3.Event) (*Event, error) {
-	e := &Event{Key: string(ev.Kv.Key), Rev: ev.Kv.ModRevision, dec: c.opts.Decode}
+	e := &Event{Key: string(ev.Kv.Key), Rev: ev.Kv.ModRevision, dec: c.opts.Decode, attrs: c.opts.Attrs}
 	switch {
 	case ev.Type == mvccpb.DELETE:
 		e.Type = watch.Deleted
