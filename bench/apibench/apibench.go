@@ -236,7 +236,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.CreateSeconds = time.Since(t0).Seconds()
 	res.CreateErrors = errs.Load()
 	res.CreatesPerSecond = float64(int64(o.Pods)-res.CreateErrors) / res.CreateSeconds
-	runtimeGC(s)
+	// Let the server settle (GC, compaction of its write buffers) first.
+	time.Sleep(2 * time.Second)
 	if res.LoadedRSSMiB, err = rssMiB(s.cmd.Process.Pid); err != nil {
 		return nil, err
 	}
@@ -257,8 +258,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-func runtimeGC(s *server) { time.Sleep(2 * time.Second) }
-
 // watchLatency opens o.Watchers watches on one resource, writes o.Events
 // changes stamped with their send time, and returns every delivery's
 // latency in milliseconds.
@@ -270,7 +269,6 @@ func watchLatency(ctx context.Context, s *server, o Options) ([]float64, error) 
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type sample struct{ ms float64 }
 	results := make(chan []float64, o.Watchers)
 	var opened sync.WaitGroup
 	var openErr atomic.Value

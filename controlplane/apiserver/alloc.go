@@ -98,8 +98,9 @@ func wantsNodePorts(t corev1.ServiceType) bool {
 }
 
 // allocate fills in the values obj needs and returns the claims to take
-// and release relative to old (nil on create). random reports whether a
-// value was chosen here (a taken claim then means "choose again", not 422).
+// and release relative to old (nil on create). When a claim turns out to be
+// taken, claimError tells a value chosen here (choose again) from one the
+// client asked for (422).
 func (a *Allocator) allocate(ctx context.Context, obj, old runtime.Object) (storage.Claims, error) {
 	switch o := obj.(type) {
 	case *corev1.Service:

@@ -149,7 +149,6 @@ func matches(obj runtime.Object, ls labels.Selector, fs fields.Selector) bool {
 // pass the selectors, and the store revision of the read.
 func (s *Server) listObjects(ctx context.Context, res *resources.Resource, ns string, ls labels.Selector, fs fields.Selector) ([]runtime.Object, int64, error) {
 	prefix := res.NamespacePrefix(ns)
-	// A metadata.name selector on one namespace is a point read.
 	kvs, rev, err := s.store.List(ctx, prefix)
 	if err != nil {
 		return nil, 0, err

@@ -63,7 +63,6 @@ type Resource struct {
 	// Subresources served under this resource, e.g. "status", "scale".
 	Subresources []string
 	Categories   []string
-	// Printable is true for kinds that kubectl shows; everything here is.
 }
 
 // GroupVersion is the resource's group/version.

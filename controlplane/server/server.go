@@ -44,7 +44,7 @@ type Config struct {
 	Listen []string
 	// EtcdEndpoints selects an external etcd cluster; empty embeds one.
 	EtcdEndpoints []string
-	// EtcdListen is the embedded etcd's client and peer addresses
+	// EtcdClientAddr and EtcdPeerAddr are the embedded etcd's addresses
 	// (host:port); port 0 picks free ports. Default 127.0.0.1:2379 and :2380.
 	EtcdClientAddr string
 	EtcdPeerAddr   string
@@ -58,9 +58,9 @@ type Config struct {
 	// LeaseTTL is the election session TTL in seconds (default 15).
 	LeaseTTL int
 	// CompactionInterval is how often the leader compacts etcd history
-	// (default 5 min); compaction keeps the last CompactionKeep revisions'
-	// worth of time, as kube-apiserver does, by compacting to the revision
-	// seen one interval ago.
+	// (default 5 min). Each pass compacts to the revision seen one interval
+	// earlier, as kube-apiserver does, so a watch may resume from anything
+	// newer than one interval.
 	CompactionInterval time.Duration
 	// Loops run on the elected leader only (scheduler, controllers).
 	Loops  []Loop
