@@ -194,4 +194,3 @@ func TestIPTablesDataplaneInNamespace(t *testing.T) {
 		})
 	}
 }
-

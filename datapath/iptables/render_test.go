@@ -152,4 +152,3 @@ func TestPartialRestoreTouchesOnlyWhatChanged(t *testing.T) {
 		t.Errorf("partial restore is %d bytes, full %d: not much smaller", len(input), len(full))
 	}
 }
-
