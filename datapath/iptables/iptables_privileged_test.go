@@ -7,57 +7,22 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 
 	"weir.dev/weir/datapath"
-	"weir.dev/weir/test/topology"
+	"weir.dev/weir/test/netns"
 )
-
-// inNetns runs f on a thread inside the named network namespace.
-func inNetns(t *testing.T, name string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		// The thread is discarded afterwards rather than switched back.
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			t.Errorf("open netns %s: %v", name, err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			t.Errorf("enter netns %s: %v", name, err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
-
-func sh(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
 
 // newNode makes a network namespace with two backend addresses on lo and a
 // route that lets connects to the service range leave the socket layer.
 func newNode(t *testing.T) string {
-	name := topology.UniqueName(t, "ipt")
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	name := netns.New(t, "ipt")
 	for _, c := range [][]string{
-		{"ip", "link", "set", "lo", "up"},
 		{"ip", "addr", "add", "10.180.0.1/32", "dev", "lo"},
 		{"ip", "addr", "add", "10.180.0.2/32", "dev", "lo"},
 		{"ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"},
@@ -66,14 +31,14 @@ func newNode(t *testing.T) string {
 		{"ip", "addr", "add", "10.99.0.1/24", "dev", "v0"},
 		{"ip", "route", "add", "172.30.0.0/16", "dev", "v0"},
 	} {
-		sh(t, append([]string{"ip", "netns", "exec", name}, c...)...)
+		netns.Exec(t, name, c...)
 	}
 	return name
 }
 
 // serve answers each connection with the address it listens on.
 func serve(t *testing.T, ns, addr string) {
-	inNetns(t, ns, func() {
+	netns.Do(t, ns, func() {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Errorf("listen %s: %v", addr, err)
@@ -97,7 +62,7 @@ func serve(t *testing.T, ns, addr string) {
 func dial(t *testing.T, ns, addr string) (string, error) {
 	var got string
 	var derr error
-	inNetns(t, ns, func() {
+	netns.Do(t, ns, func() {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
 			derr = err
