@@ -1,0 +1,64 @@
+package app
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"weir.dev/weir/datapath/iptables"
+	"weir.dev/weir/nodeagent/agent"
+)
+
+func newAgentCommand() *cobra.Command {
+	var (
+		cfg               agent.Config
+		nodeIP, tokenFile string
+		backend, logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node agent: join the cluster, heartbeat, and program Services into the data plane",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger, cfg.Version = log, Version
+			cfg.IPTablesBackend = iptables.Backend(backend)
+			if nodeIP != "" {
+				if cfg.NodeIP, err = netip.ParseAddr(nodeIP); err != nil {
+					return fmt.Errorf("--node-ip: %w", err)
+				}
+			}
+			if cfg.BootstrapToken == "" && tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				cfg.BootstrapToken = string(b)
+			}
+			if cfg.NodeName == "" {
+				if cfg.NodeName, err = os.Hostname(); err != nil {
+					return err
+				}
+			}
+			return agent.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Server, "server", "https://127.0.0.1:6443", "API server URL")
+	f.StringVar(&cfg.CAFile, "ca-file", "/var/lib/weir/pki/ca.crt", "cluster CA certificate")
+	f.StringVar(&cfg.BootstrapToken, "token", "", "bootstrap token (first join only)")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the bootstrap token")
+	f.StringVar(&cfg.NodeName, "node-name", "", "node name (default: host name)")
+	f.StringVar(&nodeIP, "node-ip", "", "the node's address (NodePorts answer on it)")
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/weir/agent", "node identity and state")
+	f.StringVar(&cfg.Runtime, "runtime", "none", "pod runtime: none (service proxy only) or containerd")
+	f.StringVar(&cfg.Dataplane, "dataplane", "iptables", "service data plane: ebpf or iptables")
+	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

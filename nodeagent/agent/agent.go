@@ -1,0 +1,107 @@
+// Package agent assembles a node agent: it joins the cluster, registers
+// and heartbeats its Node, and runs the service proxy over the chosen data
+// plane. The pod runtime (containerd) joins here in a later issue; with
+// runtime "none" the agent plays kube-proxy's role only. It owns process
+// wiring, not behaviour.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+
+	"weir.dev/weir/datapath"
+	"weir.dev/weir/datapath/iptables"
+	"weir.dev/weir/nodeagent/heartbeat"
+	"weir.dev/weir/nodeagent/join"
+	"weir.dev/weir/nodeagent/proxy"
+)
+
+// Config configures an agent.
+type Config struct {
+	Server         string
+	CAFile         string
+	BootstrapToken string
+	NodeName       string
+	NodeIP         netip.Addr
+	DataDir        string
+	// Runtime is "none" (proxy only) or "containerd".
+	Runtime string
+	// Dataplane is "iptables" or "ebpf".
+	Dataplane       string
+	IPTablesBackend iptables.Backend
+	Version         string
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
+}
+
+// NewDataplane builds the data plane an agent is configured for.
+func NewDataplane(cfg Config) (datapath.Dataplane, error) {
+	switch cfg.Dataplane {
+	case "iptables":
+		return iptables.New(iptables.Config{Backend: cfg.IPTablesBackend, Logger: cfg.Logger})
+	case "ebpf", "":
+		return nil, fmt.Errorf("--dataplane=ebpf: the eBPF data plane is not wired into the agent yet; use --dataplane=iptables")
+	default:
+		return nil, fmt.Errorf("--dataplane %q: want ebpf or iptables", cfg.Dataplane)
+	}
+}
+
+// Run runs the agent until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Runtime != "none" {
+		return fmt.Errorf("--runtime %q: only \"none\" (service proxy only) is available so far", cfg.Runtime)
+	}
+	ca, err := os.ReadFile(cfg.CAFile)
+	if err != nil {
+		return fmt.Errorf("read cluster CA: %w", err)
+	}
+	token := strings.TrimSpace(cfg.BootstrapToken)
+	rc, err := join.Join(ctx, join.Config{Server: cfg.Server, CAData: ca, BootstrapToken: token,
+		NodeName: cfg.NodeName, Dir: filepath.Join(cfg.DataDir, "identity")})
+	if err != nil {
+		return err
+	}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	hb := heartbeat.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Version: cfg.Version, Logger: cfg.Logger}
+	if _, err := heartbeat.Register(ctx, c, hb); err != nil {
+		return err
+	}
+	dp, err := NewDataplane(cfg)
+	if err != nil {
+		return err
+	}
+	defer dp.Close()
+	var ips []netip.Addr
+	if cfg.NodeIP.IsValid() {
+		ips = append(ips, cfg.NodeIP)
+	}
+	p, err := proxy.New(c, dp, proxy.Config{NodeName: cfg.NodeName, NodeIPs: ips, Logger: cfg.Logger, Registerer: cfg.Registerer})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = heartbeat.Run(ctx, c, hb)
+	}()
+	cfg.Logger.Info("agent running", slog.String("node", cfg.NodeName), slog.String("dataplane", cfg.Dataplane))
+	err = p.Run(ctx)
+	wg.Wait()
+	return err
+}
