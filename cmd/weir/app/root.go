@@ -21,7 +21,8 @@ func NewRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAgentCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newVersionCommand())
+	addClientCommands(root)
 	return root
 }
 

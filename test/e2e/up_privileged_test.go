@@ -1,0 +1,190 @@
+// Package e2e drives the real weir binary: `weir up --detach` builds a
+// cluster of simulated nodes on this machine, tests use it through the API
+// and from inside the node namespaces, and `weir down` removes it.
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"weir.dev/weir/test/cluster"
+	"weir.dev/weir/test/netns"
+	"weir.dev/weir/test/topology"
+)
+
+var weirBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "weir-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	weirBin = filepath.Join(dir, "weir")
+	build := exec.Command("go", "build", "-o", weirBin, "weir.dev/weir/cmd/weir")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build weir:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Cluster is one `weir up --detach` cluster with names of its own.
+type Cluster struct {
+	DataDir, Bridge, NodePrefix string
+	Nodes                       int
+	Client                      kubernetes.Interface
+}
+
+// NodeNetns is the network namespace of node i (1-based).
+func (c *Cluster) NodeNetns(i int) string { return "weir-" + c.NodePrefix + strconv.Itoa(i) }
+
+func up(t *testing.T, nodes int, extra ...string) *Cluster {
+	t.Helper()
+	c := &Cluster{DataDir: t.TempDir(), Bridge: topology.UniqueName(t, "wb"), NodePrefix: topology.UniqueName(t, "e")[:6], Nodes: nodes}
+	underlay := fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), rand.IntN(256))
+	args := append([]string{"up", "--detach", "--data-dir", c.DataDir, "--nodes", strconv.Itoa(nodes),
+		"--api-port", strconv.Itoa(topology.FreePort(t)), "--bridge", c.Bridge, "--underlay", underlay,
+		"--node-prefix", c.NodePrefix}, extra...)
+	cmd := exec.Command(weirBin, args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i := 1; i <= nodes; i++ {
+				b, _ := os.ReadFile(filepath.Join(c.DataDir, "nodes", c.NodePrefix+strconv.Itoa(i), "agent.log"))
+				t.Logf("agent %d log:\n%s", i, tail(string(b)))
+			}
+			b, _ := os.ReadFile(filepath.Join(c.DataDir, "up.log"))
+			t.Logf("up.log:\n%s", tail(string(b)))
+		}
+		if out, err := exec.Command(weirBin, "down", "--data-dir", c.DataDir).CombinedOutput(); err != nil {
+			t.Errorf("weir down: %v: %s", err, out)
+		}
+	})
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("weir up: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "export KUBECONFIG="+filepath.Join(c.DataDir, "admin.kubeconfig")) {
+		t.Fatalf("weir up did not print the KUBECONFIG line:\n%s", out)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(c.DataDir, "admin.kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Client, err = kubernetes.NewForConfig(rc); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tail(s string) string {
+	if len(s) > 3000 {
+		return s[len(s)-3000:]
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// weir up brings up Ready nodes with pod CIDRs of their own; a Service
+// answers through the agents' data plane from another node; weir down
+// removes everything.
+func TestUpServiceDown(t *testing.T) {
+	c := up(t, 2)
+	ctx := t.Context()
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cidrs := map[string]bool{}
+	var backendIP string
+	for _, n := range nodes.Items {
+		cidrs[n.Spec.PodCIDR] = true
+		if n.Name == c.NodePrefix+"2" {
+			backendIP = n.Status.Addresses[0].Address
+		}
+	}
+	if len(nodes.Items) != 2 || len(cidrs) != 2 || backendIP == "" {
+		t.Fatalf("nodes: %d, distinct pod CIDRs %v, node 2 address %q", len(nodes.Items), cidrs, backendIP)
+	}
+
+	// A backend on node 2, reached through a Service from node 1.
+	netns.Do(t, c.NodeNetns(2), func() {
+		ln, err := net.Listen("tcp", net.JoinHostPort(backendIP, "8080"))
+		if err != nil {
+			t.Fatalf("listen on node 2: %v", err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintln(conn, "from node 2")
+				conn.Close()
+			}
+		}()
+	})
+	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client.DiscoveryV1().EndpointSlices("default").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "demo-1", Labels: map[string]string{discoveryv1.LabelServiceName: "demo"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr("http"), Protocol: ptr(corev1.ProtocolTCP), Port: ptr(int32(8080))}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{backendIP}, NodeName: ptr(c.NodePrefix + "2"),
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	cluster.Eventually(t, 30*time.Second, "the Service answers from node 1", func() (bool, error) {
+		var got string
+		var derr error
+		netns.Do(t, c.NodeNetns(1), func() {
+			conn, err := net.DialTimeout("tcp", vip, time.Second)
+			if err != nil {
+				derr = err
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+			got, derr = bufio.NewReader(conn).ReadString('\n')
+		})
+		return strings.TrimSpace(got) == "from node 2", derr
+	})
+
+	if out, err := exec.Command(weirBin, "down", "--data-dir", c.DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("weir down: %v: %s", err, out)
+	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), c.NodeNetns(1)) {
+		t.Fatalf("node namespace left after weir down:\n%s", out)
+	}
+	if err := exec.Command("ip", "link", "show", c.Bridge).Run(); err == nil {
+		t.Fatalf("underlay bridge %s left after weir down", c.Bridge)
+	}
+}
