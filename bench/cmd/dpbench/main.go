@@ -1,0 +1,68 @@
+// Command dpbench runs the data-plane benchmark for every data plane in
+// one run and writes bench/results/dataplane.{json,md}.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"weir.dev/weir/bench/dpbench"
+	"weir.dev/weir/datapath"
+	"weir.dev/weir/datapath/iptables"
+)
+
+func main() {
+	var (
+		out      string
+		quick    bool
+		services string
+		o        dpbench.Options
+	)
+	flag.StringVar(&out, "out", "bench/results", "output directory")
+	flag.BoolVar(&quick, "quick", false, "small sizes")
+	flag.StringVar(&services, "services", "1000,10000", "service counts for programming time")
+	flag.IntVar(&o.Requests, "requests", 2000, "connects per latency run")
+	flag.DurationVar(&o.Cap, "cap", 60*time.Second, "time cap per programming run")
+	flag.Parse()
+	for _, s := range strings.Split(services, ",") {
+		var n int
+		fmt.Sscan(s, &n)
+		o.Services = append(o.Services, n)
+	}
+	o.Latency = []int{10, 10000}
+	if quick {
+		o.Services, o.Latency, o.Requests = []int{100, 1000}, []int{10, 1000}, 300
+	}
+	brnf, _ := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
+	cond := "partial sync on, br_netfilter call-iptables=" + strings.TrimSpace(string(brnf))
+	planes := []dpbench.Dataplane{
+		{Name: "iptables (nft backend)", Conditions: cond, New: func(ns string) (datapath.Dataplane, error) {
+			return iptables.New(iptables.Config{Backend: iptables.BackendNFT, Exec: []string{"ip", "netns", "exec", ns}})
+		}},
+		{Name: "iptables (legacy)", Conditions: cond, New: func(ns string) (datapath.Dataplane, error) {
+			return iptables.New(iptables.Config{Backend: iptables.BackendLegacy, Exec: []string{"ip", "netns", "exec", ns}})
+		}},
+	}
+	var results []*dpbench.Result
+	for _, p := range planes {
+		fmt.Fprintf(os.Stderr, "dpbench: %s\n", p.Name)
+		r, err := dpbench.Run(p, o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dpbench:", err)
+			os.Exit(1)
+		}
+		results = append(results, r)
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	md := dpbench.Markdown(results, o, "Kernel "+strings.TrimSpace(string(kernel))+", 2 cores")
+	_ = os.MkdirAll(out, 0o755)
+	js, _ := json.MarshalIndent(results, "", "  ")
+	_ = os.WriteFile(filepath.Join(out, "dataplane.json"), append(js, '\n'), 0o644)
+	_ = os.WriteFile(filepath.Join(out, "dataplane.md"), []byte(md), 0o644)
+	fmt.Print(md)
+}
