@@ -79,15 +79,19 @@ test-short: deps
 ## bench: API benchmark into bench/results, capped at $(BENCH_TIMEOUT)
 # Built first and run directly so the time cap's signal reaches the program
 # itself (go run would not forward it).
-bench:
+bench: build
 	go build -o bin/apibench ./bench/cmd/apibench
+	go build -o bin/dpbench ./bench/cmd/dpbench
 	mkdir -p bench/results
 	timeout --signal=INT --kill-after=30s $(BENCH_TIMEOUT) bin/apibench -out bench/results $(BENCH_ARGS)
+	timeout --signal=INT --kill-after=30s $(BENCH_TIMEOUT) bin/dpbench -out bench/results
 
-bench-quick:
+bench-quick: build
 	go build -o bin/apibench ./bench/cmd/apibench
+	go build -o bin/dpbench ./bench/cmd/dpbench
 	mkdir -p bench/results
 	timeout --signal=INT --kill-after=30s $(BENCH_QUICK_TIMEOUT) bin/apibench -quick -out bench/results $(BENCH_ARGS)
+	timeout --signal=INT --kill-after=30s $(BENCH_QUICK_TIMEOUT) bin/dpbench -quick -out bench/results
 
 ## verify: generated code up to date, gofmt, go vet, go.mod tidy
 verify: generate
