@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"weir.dev/weir/datapath"
+	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/datapath/iptables"
 	"weir.dev/weir/nodeagent/heartbeat"
 	"weir.dev/weir/nodeagent/join"
@@ -43,13 +44,22 @@ type Config struct {
 	Registerer      prometheus.Registerer
 }
 
+// CgroupRoot is the cgroup v2 mount on this machine kind.
+const CgroupRoot = "/sys/fs/cgroup/unified"
+
 // NewDataplane builds the data plane an agent is configured for.
 func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 	switch cfg.Dataplane {
 	case "iptables":
 		return iptables.New(iptables.Config{Backend: cfg.IPTablesBackend, Logger: cfg.Logger})
 	case "ebpf", "":
-		return nil, fmt.Errorf("--dataplane=ebpf: the eBPF data plane is not wired into the agent yet; use --dataplane=iptables")
+		// Socket load balancing for every process under the node's cgroup
+		// parent (DESIGN.md "Seams": /weir/<node> in the unified tree).
+		cg := filepath.Join(CgroupRoot, "weir", cfg.NodeName)
+		if err := os.MkdirAll(cg, 0o755); err != nil {
+			return nil, fmt.Errorf("create node cgroup %s: %w", cg, err)
+		}
+		return ebpf.Open(context.Background(), ebpf.Config{Node: cfg.NodeName, CgroupPath: cg, Logger: cfg.Logger, LoopbackNodePorts: true})
 	default:
 		return nil, fmt.Errorf("--dataplane %q: want ebpf or iptables", cfg.Dataplane)
 	}

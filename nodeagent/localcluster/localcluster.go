@@ -27,6 +27,8 @@ import (
 
 	"weir.dev/weir/controlplane/auth"
 	"weir.dev/weir/controlplane/server"
+	"weir.dev/weir/datapath/ebpf"
+	"weir.dev/weir/nodeagent/agent"
 	"weir.dev/weir/nodeagent/simnode"
 )
 
@@ -261,6 +263,15 @@ func Down(dataDir string) error {
 	for _, n := range nodes {
 		if err := simnode.RemoveNode(n); err != nil {
 			errs = append(errs, err)
+		}
+		// The eBPF data plane pins its maps and links so they outlive the
+		// agent; a cluster that is gone takes them along.
+		if err := ebpf.Remove(ebpf.Config{Node: n}); err != nil {
+			errs = append(errs, err)
+		}
+		cg := filepath.Join(agent.CgroupRoot, "weir", n)
+		if err := os.Remove(cg); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, fmt.Errorf("remove node cgroup %s: %w", cg, err))
 		}
 	}
 	if err := u.Remove(); err != nil {

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -24,13 +23,14 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"weir.dev/weir/test/cluster"
-	"weir.dev/weir/test/netns"
+	"weir.dev/weir/test/dpclient"
 	"weir.dev/weir/test/topology"
 )
 
 var weirBin string
 
 func TestMain(m *testing.M) {
+	dpclient.MaybeChild()
 	dir, err := os.MkdirTemp("", "weir-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -107,9 +107,15 @@ func ptr[T any](v T) *T { return &v }
 
 // weir up brings up Ready nodes with pod CIDRs of their own; a Service
 // answers through the agents' data plane from another node; weir down
-// removes everything.
+// removes everything. Both data planes.
 func TestUpServiceDown(t *testing.T) {
-	c := up(t, 2)
+	for _, dp := range []string{"ebpf", "iptables"} {
+		t.Run(dp, func(t *testing.T) { upServiceDown(t, dp) })
+	}
+}
+
+func upServiceDown(t *testing.T, dataplane string) {
+	c := up(t, 2, "--dataplane", dataplane)
 	ctx := t.Context()
 	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -127,24 +133,9 @@ func TestUpServiceDown(t *testing.T) {
 		t.Fatalf("nodes: %d, distinct pod CIDRs %v, node 2 address %q", len(nodes.Items), cidrs, backendIP)
 	}
 
-	// A backend on node 2, reached through a Service from node 1.
-	netns.Do(t, c.NodeNetns(2), func() {
-		ln, err := net.Listen("tcp", net.JoinHostPort(backendIP, "8080"))
-		if err != nil {
-			t.Fatalf("listen on node 2: %v", err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				fmt.Fprintln(conn, "from node 2")
-				conn.Close()
-			}
-		}()
-	})
+	// A backend on node 2, reached through a Service from node 1 by a
+	// client in node 1's cgroup (where socket load balancing acts).
+	dpclient.Serve(t, c.NodeNetns(2), "b", net.JoinHostPort(backendIP, "8080"))
 	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo"},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}},
@@ -161,22 +152,18 @@ func TestUpServiceDown(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	vip := net.JoinHostPort(svc.Spec.ClusterIP, "80")
+	spec := dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(svc.Spec.ClusterIP, "80")}
+	if dataplane == "ebpf" {
+		spec.Cgroup = filepath.Join("/sys/fs/cgroup/unified/weir", c.NodePrefix+"1")
+	}
+	var last dpclient.Result
 	cluster.Eventually(t, 30*time.Second, "the Service answers from node 1", func() (bool, error) {
-		var got string
-		var derr error
-		netns.Do(t, c.NodeNetns(1), func() {
-			conn, err := net.DialTimeout("tcp", vip, time.Second)
-			if err != nil {
-				derr = err
-				return
-			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-			got, derr = bufio.NewReader(conn).ReadString('\n')
-		})
-		return strings.TrimSpace(got) == "from node 2", derr
+		last = dpclient.Once(t, spec)
+		return strings.HasPrefix(last.Answer, "b "), nil
 	})
+	if dataplane == "ebpf" && !strings.HasPrefix(last.Peer, svc.Spec.ClusterIP+":") {
+		t.Errorf("getpeername shows %s, want the service address (socket LB)", last.Peer)
+	}
 
 	if out, err := exec.Command(weirBin, "down", "--data-dir", c.DataDir).CombinedOutput(); err != nil {
 		t.Fatalf("weir down: %v: %s", err, out)
@@ -186,5 +173,8 @@ func TestUpServiceDown(t *testing.T) {
 	}
 	if err := exec.Command("ip", "link", "show", c.Bridge).Run(); err == nil {
 		t.Fatalf("underlay bridge %s left after weir down", c.Bridge)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/bpf/weir", c.NodePrefix+"1")); err == nil {
+		t.Fatalf("eBPF pins left after weir down")
 	}
 }

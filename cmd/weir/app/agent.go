@@ -57,7 +57,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&nodeIP, "node-ip", "", "the node's address (NodePorts answer on it)")
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/weir/agent", "node identity and state")
 	f.StringVar(&cfg.Runtime, "runtime", "none", "pod runtime: none (service proxy only) or containerd")
-	f.StringVar(&cfg.Dataplane, "dataplane", "iptables", "service data plane: ebpf or iptables")
+	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

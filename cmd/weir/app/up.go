@@ -79,7 +79,7 @@ func newUpCommand() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/weir", "cluster state: etcd, PKI, kubeconfig, node dirs")
 	f.IntVar(&nodes, "nodes", 2, "number of simulated nodes (n1, n2, …)")
 	f.BoolVar(&detach, "detach", false, "return once every node is Ready, leaving the cluster running (pid file in the data dir)")
-	f.StringVar(&cfg.Dataplane, "dataplane", "iptables", "service data plane of the agents: ebpf or iptables")
+	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane of the agents: ebpf or iptables")
 	f.IntVar(&cfg.APIPort, "api-port", 6443, "API server port on loopback and on the underlay gateway")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&bridge, "bridge", "weir-ul0", "underlay bridge the nodes share")
