@@ -63,6 +63,7 @@ check-go:
 ## build: the single binary bin/weir
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
+	CGO_ENABLED=0 go build -trimpath -o bin/weir-echo ./cmd/weir-echo
 
 ## generate: bpf2go and other generators (needs clang from deps)
 generate:
@@ -103,8 +104,9 @@ verify: generate
 	go mod tidy -diff
 
 ## up/down: a local multi-node cluster (see DESIGN.md)
-up: build
+up: deps build
 	bin/weir up --detach
+	bin/weir demo
 
 down: build
 	bin/weir down

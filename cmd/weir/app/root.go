@@ -21,7 +21,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newVersionCommand())
 	addClientCommands(root)
 	return root
 }
