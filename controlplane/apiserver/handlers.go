@@ -88,6 +88,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		writeError(w, err)
 		return
 	}
+	if rep, ok := wantedRepresentation(r, ri.Verb); ok {
+		if obj, err = represent(ri.Res, obj, rep, time.Now()); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	writeObject(w, r, code, obj)
 }
 

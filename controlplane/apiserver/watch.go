@@ -121,6 +121,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri requestIn
 			timeout = time.Duration(n) * time.Second
 		}
 	}
+	rep, represented := wantedRepresentation(r, "watch")
 	filter := watchFilter(ri.Namespace, ls, fs)
 	cache := s.caches[ri.Res]
 
@@ -173,7 +174,12 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri requestIn
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	for _, o := range initial {
-		b, err := encodeFrame(watch.Added, o)
+		var b []byte
+		if represented {
+			b, err = encodeRepresentedFrame(ri.Res, watch.Added, o, rep, time.Now())
+		} else {
+			b, err = encodeFrame(watch.Added, o)
+		}
 		if err != nil || writeFrame(w, b) != nil {
 			return
 		}
@@ -201,7 +207,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri requestIn
 			}
 			// Drain what is queued before flushing: one flush per burst.
 			for {
-				if err := s.writeDelivery(w, ri.Res, d); err != nil {
+				if err := s.writeDelivery(w, ri.Res, d, rep, represented); err != nil {
 					return
 				}
 				select {
@@ -224,9 +230,18 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ri requestIn
 	}
 }
 
-func (s *Server) writeDelivery(w http.ResponseWriter, res *resources.Resource, d watchcache.Delivery) error {
+func (s *Server) writeDelivery(w http.ResponseWriter, res *resources.Resource, d watchcache.Delivery, rep representation, represented bool) error {
 	if d.Type == watch.Bookmark {
 		b, err := s.bookmarkFrame(res, d.Event.Rev, false)
+		if err != nil {
+			return err
+		}
+		return writeFrame(w, b)
+	}
+	if represented {
+		b, err := d.Event.Frame(representedFormat(d.Type, rep), func(e *watchcache.Event) ([]byte, error) {
+			return encodeRepresentedFrame(res, d.Type, e.Object, rep, time.Now())
+		})
 		if err != nil {
 			return err
 		}
