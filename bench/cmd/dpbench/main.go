@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -13,8 +14,24 @@ import (
 
 	"weir.dev/weir/bench/dpbench"
 	"weir.dev/weir/datapath"
+	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/datapath/iptables"
 )
+
+// removing closes an eBPF data plane and removes its pins and cgroup, so
+// each benchmark topology starts clean.
+type removing struct {
+	*ebpf.Dataplane
+	cfg    ebpf.Config
+	cgroup string
+}
+
+func (r *removing) Close() error {
+	err := r.Dataplane.Close()
+	_ = ebpf.Remove(r.cfg)
+	_ = os.Remove(r.cgroup)
+	return err
+}
 
 func main() {
 	var (
@@ -39,12 +56,23 @@ func main() {
 		o.Services, o.Latency, o.Requests = []int{100, 1000}, []int{10, 1000}, 300
 	}
 	brnf, _ := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
-	cond := "partial sync on, br_netfilter call-iptables=" + strings.TrimSpace(string(brnf))
+	cond := "br_netfilter call-iptables=" + strings.TrimSpace(string(brnf))
 	planes := []dpbench.Dataplane{
-		{Name: "iptables (nft backend)", Conditions: cond, New: func(ns string) (datapath.Dataplane, error) {
+		{Name: "ebpf (socket LB)", Conditions: "connect-time translation, no per-packet work; " + cond, New: func(ns string) (datapath.Dataplane, error) {
+			cg := filepath.Join("/sys/fs/cgroup/unified", ns)
+			if err := os.MkdirAll(cg, 0o755); err != nil {
+				return nil, err
+			}
+			d, err := ebpf.Open(context.Background(), ebpf.Config{Node: ns, CgroupPath: cg})
+			if err != nil {
+				return nil, err
+			}
+			return &removing{Dataplane: d, cfg: ebpf.Config{Node: ns}, cgroup: cg}, nil
+		}, Cgroup: func(ns string) string { return filepath.Join("/sys/fs/cgroup/unified", ns) }},
+		{Name: "iptables (nft backend)", Conditions: "partial sync on, " + cond, New: func(ns string) (datapath.Dataplane, error) {
 			return iptables.New(iptables.Config{Backend: iptables.BackendNFT, Exec: []string{"ip", "netns", "exec", ns}})
 		}},
-		{Name: "iptables (legacy)", Conditions: cond, New: func(ns string) (datapath.Dataplane, error) {
+		{Name: "iptables (legacy)", Conditions: "partial sync on, " + cond, New: func(ns string) (datapath.Dataplane, error) {
 			return iptables.New(iptables.Config{Backend: iptables.BackendLegacy, Exec: []string{"ip", "netns", "exec", ns}})
 		}},
 	}
