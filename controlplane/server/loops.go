@@ -7,8 +7,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"weir.dev/weir/controlplane/controller/deployment"
 	"weir.dev/weir/controlplane/controller/gc"
 	"weir.dev/weir/controlplane/controller/namespace"
+	"weir.dev/weir/controlplane/controller/replicaset"
 )
 
 // DefaultLoops are the singleton loops every weir server runs when it leads.
@@ -19,6 +21,12 @@ func DefaultLoops() []Loop {
 		}},
 		{Name: "namespace", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
 			return namespace.New(c, rc, log).Run(ctx)
+		}},
+		{Name: "replicaset", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+			return replicaset.New(c, rc, log).Run(ctx)
+		}},
+		{Name: "deployment", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+			return deployment.New(c, rc, log).Run(ctx)
 		}},
 	}
 }

@@ -38,7 +38,7 @@ type agent struct {
 	deleteSaw map[string]time.Time
 }
 
-func startAgent(t *testing.T, c kubernetes.Interface, ns string, held ...string) *agent {
+func startAgent(t testing.TB, c kubernetes.Interface, ns string, held ...string) *agent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))

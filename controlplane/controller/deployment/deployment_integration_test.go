@@ -38,7 +38,7 @@ func loops() []server.Loop {
 	)
 }
 
-func namespace(t *testing.T, c kubernetes.Interface, name string) string {
+func namespace(t testing.TB, c kubernetes.Interface, name string) string {
 	t.Helper()
 	if _, err := c.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace: %v", err)
@@ -48,7 +48,7 @@ func namespace(t *testing.T, c kubernetes.Interface, name string) string {
 
 // edit reads the Deployment, applies f and writes it, retrying on
 // conflicts (the controller writes its annotations).
-func edit(t *testing.T, c kubernetes.Interface, ns, name string, f func(*appsv1.Deployment)) *appsv1.Deployment {
+func edit(t testing.TB, c kubernetes.Interface, ns, name string, f func(*appsv1.Deployment)) *appsv1.Deployment {
 	t.Helper()
 	for {
 		d, err := c.AppsV1().Deployments(ns).Get(t.Context(), name, metav1.GetOptions{})
@@ -85,7 +85,7 @@ func progressing(d *appsv1.Deployment) *appsv1.DeploymentCondition {
 
 // waitDeployment waits until the Deployment's status, for its current
 // generation, satisfies ok.
-func waitDeployment(t *testing.T, c kubernetes.Interface, ns, name, what string, ok func(*appsv1.Deployment) bool) *appsv1.Deployment {
+func waitDeployment(t testing.TB, c kubernetes.Interface, ns, name, what string, ok func(*appsv1.Deployment) bool) *appsv1.Deployment {
 	t.Helper()
 	var d *appsv1.Deployment
 	cluster.Eventually(t, wait, name+": "+what, func() (bool, error) {
@@ -100,7 +100,7 @@ func waitDeployment(t *testing.T, c kubernetes.Interface, ns, name, what string,
 }
 
 // waitComplete waits until every replica runs image and is available.
-func waitComplete(t *testing.T, c kubernetes.Interface, ns, name, image string) *appsv1.Deployment {
+func waitComplete(t testing.TB, c kubernetes.Interface, ns, name, image string) *appsv1.Deployment {
 	t.Helper()
 	return waitDeployment(t, c, ns, name, "complete with "+image, func(d *appsv1.Deployment) bool {
 		n, st, p := *d.Spec.Replicas, d.Status, progressing(d)

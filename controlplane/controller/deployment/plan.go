@@ -1,6 +1,7 @@
 package deployment
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -69,7 +70,7 @@ func decide(s snapshot) plan {
 	want, surge := replicas(d), maxSurge(d)
 	deleting := d.DeletionTimestamp != nil
 	event := scalingEvent(d, all)
-	rollout := !deleting && !event
+	rollout := !deleting && !d.Spec.Paused && !event
 
 	// next is the current ReplicaSet as the Deployment wants it.
 	var next *appsv1.ReplicaSet
@@ -194,7 +195,7 @@ func cleanup(d *appsv1.Deployment, old []*appsv1.ReplicaSet, sz sizes) []*appsv1
 		rb, okb := revision(b)
 		switch {
 		case oka && okb && ra != rb:
-			return int(ra - rb)
+			return cmp.Compare(ra, rb)
 		case oka != okb:
 			// Without a revision sorts first, as Kubernetes does (0).
 			if !oka {

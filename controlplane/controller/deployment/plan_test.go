@@ -130,6 +130,20 @@ func TestDecide(t *testing.T) {
 			want: outcome{Create: name("v2") + "=1 rev 2", Revision: "2", Progressing: "True NewReplicaSetCreated", Available: "True", Recheck: true},
 		},
 		{
+			name: "rollout restart (a template annotation) makes the next revision",
+			setup: func() scenario {
+				d := web("v1")
+				d.Annotations[RevisionAnnotation] = "1"
+				steady(d, 3)
+				v1 := ownedRS(d, "v1", 1, 3, 3, 0)
+				d.Spec.Template.Annotations = map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-01-01T12:00:00Z"}
+				return scenario{d: d, rss: []*appsv1.ReplicaSet{v1}, pods: counted(v1)}
+			},
+			want: outcome{Create: buildReplicaSet(web("v1", func(d *appsv1.Deployment) {
+				d.Spec.Template.Annotations = map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-01-01T12:00:00Z"}
+			}), 1).Name + "=1 rev 2", Revision: "2", Progressing: "True NewReplicaSetCreated", Available: "True", Recheck: true},
+		},
+		{
 			name: "a new pod available lets an old one go",
 			setup: func() scenario {
 				d := web("v2")
@@ -330,6 +344,9 @@ func TestSyncAnnotations(t *testing.T) {
 			want: map[string]string{RevisionAnnotation: "5", RevisionHistoryAnnotation: "1,3", ChangeCauseAnnotation: "c"}},
 		{name: "never lowered", had: map[string]string{RevisionAnnotation: "7"}, rev: 5,
 			want: map[string]string{RevisionAnnotation: "7", ChangeCauseAnnotation: "c"}},
+	}
+	if len(tests) == 0 {
+		t.Fatal("empty table")
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package deployment
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -278,7 +279,7 @@ func History(rss []*appsv1.ReplicaSet) []Revision {
 	for _, r := range byRev {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b Revision) int { return int(a.Number - b.Number) })
+	slices.SortFunc(out, func(a, b Revision) int { return cmp.Compare(a.Number, b.Number) })
 	return out
 }
 

@@ -65,6 +65,9 @@ func TestRollbackTo(t *testing.T) {
 		{name: "the current template", revision: 3, wantErr: ErrSkipped},
 		{name: "paused", revision: 1, mod: func(d *appsv1.Deployment) { d.Spec.Paused = true }, wantErr: ErrPaused},
 	}
+	if len(tests) == 0 {
+		t.Fatal("empty table")
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, rss := history()

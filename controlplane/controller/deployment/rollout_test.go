@@ -48,6 +48,9 @@ func TestFenceposts(t *testing.T) {
 		{5, i(1), i(7), 1, 5}, // unavailable capped at replicas
 		{0, i(1), i(1), 1, 0},
 	}
+	if len(tests) == 0 {
+		t.Fatal("empty table")
+	}
 	for _, tc := range tests {
 		d := rollingDeployment(tc.replicas, tc.surge, tc.unavail)
 		if got, want := [2]int32{maxSurge(d), maxUnavailable(d)}, [2]int32{tc.wantSurge, tc.wantUnavail}; got != want {
@@ -349,6 +352,9 @@ func TestScaleStep(t *testing.T) {
 		{name: "a saturated new ReplicaSet drains the old", d: dep(2),
 			newRS: func() *appsv1.ReplicaSet { rs := stamped("new", 2, 2, 5); rs.Status.AvailableReplicas = 2; return rs }(),
 			old:   []*appsv1.ReplicaSet{stamped("old", 1, 2, 0)}, want: sizes{"old": 0}},
+	}
+	if len(tests) == 0 {
+		t.Fatal("empty table")
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

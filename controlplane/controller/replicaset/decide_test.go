@@ -152,6 +152,9 @@ func TestDiff(t *testing.T) {
 		},
 		{name: "a mass deletion is capped", want: 0, active: many, wantDelete: names(rankForDeletion(many))[:burstReplicas]},
 	}
+	if len(tests) == 0 {
+		t.Fatal("empty table")
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := diff(tc.want, tc.active)
@@ -243,6 +246,9 @@ func TestStatus(t *testing.T) {
 			active: []*corev1.Pod{pod("a")},
 			want:   appsv1.ReplicaSetStatus{Replicas: 1, ObservedGeneration: 4, TerminatingReplicas: new(int32(0))},
 		},
+	}
+	if len(tests) == 0 {
+		t.Fatal("empty table")
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
