@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"weir.dev/weir/controlplane/controller/deployment"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -25,98 +23,6 @@ const (
 	ChangeCauseAnnotation = "kubernetes.io/change-cause"
 	restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 )
-
-// ErrRollbackSkipped says the Deployment already runs the template of the
-// revision asked for.
-var ErrRollbackSkipped = errors.New("cli: rollback skipped")
-
-// annotationsToSkip stay with the Deployment on a rollback rather than
-// being copied from the ReplicaSet, as kubectl keeps them.
-var annotationsToSkip = map[string]bool{
-	corev1.LastAppliedConfigAnnotation:          true,
-	RevisionAnnotation:                          true,
-	"deployment.kubernetes.io/revision-history": true,
-	"deployment.kubernetes.io/desired-replicas": true,
-	"deployment.kubernetes.io/max-replicas":     true,
-	appsv1.DeprecatedRollbackTo:                 true,
-}
-
-// Revision of a ReplicaSet, from its revision annotation.
-func Revision(rs *appsv1.ReplicaSet) (int64, bool) {
-	v, ok := rs.Annotations[RevisionAnnotation]
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil
-}
-
-// History returns the Deployment's ReplicaSets by revision, oldest first.
-// It is pure; rss are the ReplicaSets the Deployment controls.
-// TODO(lead): fold into controlplane/controller/deployment.History.
-func History(rss []*appsv1.ReplicaSet) []*appsv1.ReplicaSet {
-	var out []*appsv1.ReplicaSet
-	for _, rs := range rss {
-		if _, ok := Revision(rs); ok {
-			out = append(out, rs)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, _ := Revision(out[i])
-		b, _ := Revision(out[j])
-		return a < b
-	})
-	return out
-}
-
-// RollbackTo returns d with the pod template (without its
-// pod-template-hash label) and annotations of the ReplicaSet at revision
-// (0: the one before the latest), as kubectl rollout undo does. It
-// returns ErrRollbackSkipped (wrapped) when d already has that template.
-// It is pure.
-// TODO(lead): fold into controlplane/controller/deployment.RollbackTo.
-func RollbackTo(d *appsv1.Deployment, rss []*appsv1.ReplicaSet, revision int64) (*appsv1.Deployment, error) {
-	if revision < 0 {
-		return nil, fmt.Errorf("unable to find specified revision %d in history", revision)
-	}
-	h := History(rss)
-	var target *appsv1.ReplicaSet
-	switch {
-	case revision == 0 && len(h) < 2:
-		return nil, fmt.Errorf("no rollout history found for deployment %q", d.Name)
-	case revision == 0:
-		target = h[len(h)-2]
-	default:
-		for _, rs := range h {
-			if v, _ := Revision(rs); v == revision {
-				target = rs
-			}
-		}
-		if target == nil {
-			return nil, fmt.Errorf("unable to find specified revision %d in history", revision)
-		}
-	}
-	rev, _ := Revision(target)
-	if equalTemplates(&target.Spec.Template, &d.Spec.Template) {
-		return nil, fmt.Errorf("%w (current template already matches revision %d)", ErrRollbackSkipped, rev)
-	}
-	out := d.DeepCopy()
-	out.Spec.Template = *target.Spec.Template.DeepCopy()
-	delete(out.Spec.Template.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	ann := map[string]string{}
-	for k := range annotationsToSkip {
-		if v, ok := d.Annotations[k]; ok {
-			ann[k] = v
-		}
-	}
-	for k, v := range target.Annotations {
-		if !annotationsToSkip[k] {
-			ann[k] = v
-		}
-	}
-	out.Annotations = ann
-	return out, nil
-}
 
 func (c *Client) deploymentArg(ctx context.Context, args []string) (*appsv1.Deployment, error) {
 	objs, err := c.selectObjects(ctx, args, "", false, false)
@@ -145,12 +51,16 @@ func (c *Client) RolloutUndo(ctx context.Context, s Streams, args []string, revi
 	if d.Spec.Paused {
 		return errors.New("you cannot rollback a paused deployment; resume it first with 'weir rollout resume' and try again")
 	}
-	nd, err := RollbackTo(d, rss, revision)
-	if errors.Is(err, ErrRollbackSkipped) {
-		fmt.Fprintf(s.Out, "deployment.apps/%s skipped rollback%s\n", d.Name, strings.TrimPrefix(err.Error(), ErrRollbackSkipped.Error()))
+	nd, err := deployment.RollbackTo(d, rss, revision)
+	switch {
+	case errors.Is(err, deployment.ErrSkipped):
+		fmt.Fprintf(s.Out, "deployment.apps/%s skipped rollback%s\n", d.Name, strings.TrimPrefix(err.Error(), deployment.ErrSkipped.Error()))
 		return nil
-	}
-	if err != nil {
+	case errors.Is(err, deployment.ErrNoHistory):
+		return fmt.Errorf("no rollout history found for deployment %q", d.Name)
+	case errors.Is(err, deployment.ErrRevisionNotFound):
+		return fmt.Errorf("unable to find specified revision %d in history", revision)
+	case err != nil:
 		return err
 	}
 	if dry == DryRunClient {
@@ -182,11 +92,11 @@ func (c *Client) RolloutHistory(ctx context.Context, s Streams, args []string, r
 	if err != nil {
 		return err
 	}
-	h := History(rss)
+	h := deployment.History(rss)
 	if revision > 0 {
-		for _, rs := range h {
-			if v, _ := Revision(rs); v == revision {
-				fmt.Fprintf(s.Out, "deployment.apps/%s with revision #%d\n%s", d.Name, revision, describe.PodTemplate(&rs.Spec.Template))
+		for _, r := range h {
+			if r.Number == revision {
+				fmt.Fprintf(s.Out, "deployment.apps/%s with revision #%d\n%s", d.Name, revision, describe.PodTemplate(&r.Template))
 				return nil
 			}
 		}
@@ -195,13 +105,12 @@ func (c *Client) RolloutHistory(ctx context.Context, s Streams, args []string, r
 	fmt.Fprintf(s.Out, "deployment.apps/%s \n", d.Name)
 	tw := tabwriter.NewWriter(s.Out, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "REVISION\tCHANGE-CAUSE\n")
-	for _, rs := range h {
-		v, _ := Revision(rs)
-		cause := rs.Annotations[ChangeCauseAnnotation]
+	for _, r := range h {
+		cause := r.ChangeCause
 		if cause == "" {
 			cause = "<none>"
 		}
-		fmt.Fprintf(tw, "%d\t%s\n", v, cause)
+		fmt.Fprintf(tw, "%d\t%s\n", r.Number, cause)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -298,7 +298,9 @@ func TestVerbs(t *testing.T) {
 // TestRollout: history, undo to a revision and status over ReplicaSets
 // written as the Deployment controller writes them.
 func TestRollout(t *testing.T) {
-	s := cluster.Start(t)
+	// No controllers: the test writes the ReplicaSets the Deployment
+	// controller would, so the revisions are exactly the ones below.
+	s := cluster.Start(t, cluster.WithLoops(nil))
 	c := s.Client(t)
 	ctx := t.Context()
 	f := writeFile(t, t.TempDir(), "nginx.yaml", nginxV1)
