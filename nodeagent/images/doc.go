@@ -1,0 +1,13 @@
+// Package images builds small OCI image tarballs on the machine itself,
+// because no registry is reachable where weir is developed and tested, and
+// imports them into a containerd namespace.
+//
+// Busybox packs the host's static busybox (Debian's busybox-static) with a
+// symlink per applet as weir.local/busybox:latest, also named
+// docker.io/library/busybox:latest so manifests that say `image: busybox`
+// run offline. StaticBinary packs any static executable (bin/weir-echo,
+// for weir.local/echo) with an entrypoint. Write is the general packer.
+// Tarballs are reproducible: fixed file order, mtime 0.
+//
+// The package owns image content only: it creates no containers.
+package images

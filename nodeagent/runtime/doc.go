@@ -1,0 +1,30 @@
+// Package runtime is the node agent's pod runtime, weir's kubelet core: it
+// turns a *corev1.Pod bound to this node into a network (package podnet)
+// and containers in weir's containerd (one containerd namespace per node),
+// reports their states as a corev1.PodStatus, restarts them as
+// restartPolicy says with the kubelet's back-off, stops them gracefully
+// (stop signal, grace period, SIGKILL) and tears everything down.
+//
+// The containers' OCI specs are built from the pod spec: command and args
+// with $(VAR) expansion, env and envFrom (ConfigMap and Secret references
+// resolved through a caller-supplied Lookup, fieldRef, resourceFieldRef),
+// workingDir, volumes (emptyDir, hostPath, configMap, secret), the pod's
+// /etc/hosts, /etc/resolv.conf and /etc/hostname, resources as cgroup
+// limits under the node's cgroup parent /weir/<node> (cgroup v1
+// controllers and the unified tree, as runc does with a cgroupsPath), and
+// the basic securityContext fields. A container's output goes to a log
+// file written by its shim, so it survives agent restarts.
+//
+// Not yet: image pulls (images are imported), probes, lifecycle hooks,
+// exec, shared IPC/UTS/PID namespaces between a pod's containers (there is
+// no sandbox container), tty, downwardAPI/projected volumes.
+//
+// State lives where it survives an agent restart: containers and their
+// exit records in containerd (labels), addresses in ipam, files under
+// Config.StateDir/<pod UID>. A new Runtime adopts running containers; it
+// never restarts them.
+//
+// It owns its containerd namespace, the pod directories, the pods' cgroups
+// and (through podnet) their networks. It does not talk to the API server:
+// the agent feeds it pods and reports the statuses it returns.
+package runtime

@@ -1,0 +1,1241 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"weir.dev/weir/datapath"
+	"weir.dev/weir/nodeagent/images"
+	"weir.dev/weir/nodeagent/podnet"
+)
+
+// Labels on every containerd container the runtime creates. The exit
+// record (exit code, reason, times) lives here too, so it outlives the
+// task and the agent.
+const (
+	LabelPodUID       = "weir.dev/pod-uid"
+	LabelPodName      = "weir.dev/pod-name"
+	LabelPodNamespace = "weir.dev/pod-namespace"
+	LabelContainer    = "weir.dev/container"
+	LabelAttempt      = "weir.dev/attempt"
+	LabelInit         = "weir.dev/init"
+	LabelImage        = "weir.dev/image"
+	LabelCgroup       = "weir.dev/cgroup"
+	labelImageID      = "weir.dev/image-id"
+	labelStreak       = "weir.dev/crash-streak"
+	labelStartedAt    = "weir.dev/started-at"
+	labelFinishedAt   = "weir.dev/finished-at"
+	labelExitCode     = "weir.dev/exit-code"
+	labelReason       = "weir.dev/reason"
+	labelMessage      = "weir.dev/message"
+)
+
+// DefaultGracePeriod is the grace period of a pod that names none.
+const DefaultGracePeriod = 30 * time.Second
+
+// PodAttacher follows pod interfaces in the data plane
+// (datapath.Dataplane satisfies it).
+type PodAttacher interface {
+	AttachPod(ctx context.Context, p datapath.Pod) error
+	DetachPod(ctx context.Context, p datapath.Pod) error
+}
+
+// Config configures a Runtime.
+type Config struct {
+	NodeName string
+	// NodeIP is reported as hostIP.
+	NodeIP netip.Addr
+	// Client is connected to weir's containerd.
+	Client *client.Client
+	// Namespace is the node's containerd namespace (default "weir-<node>").
+	Namespace string
+	// CgroupParent is the node's cgroup parent (default "/weir/<node>");
+	// a pod's containers go to <parent>/pod<uid>/<container id>.
+	CgroupParent string
+	// StateDir holds a directory per pod (<data-dir>/pods).
+	StateDir string
+	// Network sets up pod networks; required unless every pod uses the
+	// host network.
+	Network *podnet.Network
+	// NodeNetNS is the node's network namespace path, which hostNetwork
+	// pods join. Empty means this process's namespace: the host's, or the
+	// simulated node's when the agent was started inside it (runc runs in
+	// the host's namespace, so the runtime names the agent's own
+	// /proc/<pid>/ns/net to it then).
+	NodeNetNS string
+	// Lookup reads ConfigMaps and Secrets (ClientLookup over the API).
+	Lookup Lookup
+	// ClusterDNS and ClusterDomain shape resolv.conf (dnsPolicy
+	// ClusterFirst); without ClusterDNS pods get HostResolvConf's servers.
+	ClusterDNS     []string
+	ClusterDomain  string
+	HostResolvConf string
+	// Allocatable stands in for resource limits a container does not set
+	// in resourceFieldRef env values.
+	Allocatable corev1.ResourceList
+	// Attacher, if set, is told about every pod interface.
+	Attacher PodAttacher
+	// Recorder, if set, receives events (Created, Started, Killing, Failed…).
+	Recorder func(pod *corev1.Pod, eventType, reason, message string)
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Runtime runs the pods of one node. Its methods are safe for concurrent
+// use; calls for one pod are serialised, calls for different pods run in
+// parallel.
+type Runtime struct {
+	cfg Config
+
+	mu   sync.Mutex
+	pods map[types.UID]*podState
+}
+
+// podState is what the runtime remembers about a pod between calls. All
+// of it can be rebuilt after a restart.
+type podState struct {
+	mu          sync.Mutex
+	sandbox     bool // network, files and volumes are in place
+	att         *podnet.Attachment
+	attached    bool
+	volumes     map[string]volume
+	waiting     map[string]*corev1.ContainerStateWaiting
+	terminating bool
+	reaped      map[string]bool // containers whose task is known deleted
+	start       time.Time
+}
+
+// New validates cfg and returns a Runtime. It does no I/O.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("runtime: no containerd client")
+	}
+	if cfg.NodeName == "" {
+		return nil, errors.New("runtime: no node name")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("runtime: no state directory")
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "weir-" + cfg.NodeName
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/weir/" + cfg.NodeName
+	}
+	if !filepath.IsAbs(cfg.CgroupParent) {
+		return nil, fmt.Errorf("runtime: cgroup parent %q is not absolute", cfg.CgroupParent)
+	}
+	if cfg.HostResolvConf == "" {
+		cfg.HostResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Runtime{cfg: cfg, pods: map[types.UID]*podState{}}, nil
+}
+
+// Namespace is the containerd namespace the runtime uses.
+func (r *Runtime) Namespace() string { return r.cfg.Namespace }
+
+// GracePeriod is how long a pod's containers get between the stop signal
+// and SIGKILL: the deletion's grace period, else the spec's, else 30 s.
+func GracePeriod(pod *corev1.Pod) time.Duration {
+	if s := pod.DeletionGracePeriodSeconds; s != nil {
+		return time.Duration(*s) * time.Second
+	}
+	if s := pod.Spec.TerminationGracePeriodSeconds; s != nil {
+		return time.Duration(*s) * time.Second
+	}
+	return DefaultGracePeriod
+}
+
+func (r *Runtime) state(uid types.UID) *podState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps, ok := r.pods[uid]
+	if !ok {
+		ps = &podState{waiting: map[string]*corev1.ContainerStateWaiting{}, reaped: map[string]bool{}}
+		r.pods[uid] = ps
+	}
+	return ps
+}
+
+func (r *Runtime) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, r.cfg.Namespace)
+}
+
+// PodDir is the directory of pod uid: etc files, volumes, logs.
+func (r *Runtime) PodDir(uid types.UID) string { return filepath.Join(r.cfg.StateDir, string(uid)) }
+
+// LogPath is the log file of attempt of container name in pod uid. The
+// shim writes the container's stdout and stderr to it.
+func (r *Runtime) LogPath(uid types.UID, name string, attempt int) string {
+	return filepath.Join(r.PodDir(uid), "logs", name, strconv.Itoa(attempt)+".log")
+}
+
+func (r *Runtime) podCgroup(uid types.UID) string {
+	return filepath.Join(r.cfg.CgroupParent, "pod"+string(uid))
+}
+
+var uidRE = regexp.MustCompile(`^[A-Za-z0-9]+(?:[.-][A-Za-z0-9]+)*$`)
+
+func checkPod(pod *corev1.Pod) error {
+	if pod == nil || pod.UID == "" {
+		return errors.New("runtime: pod without a UID")
+	}
+	if len(pod.UID) > 40 || !uidRE.MatchString(string(pod.UID)) {
+		return fmt.Errorf("runtime: pod UID %q is not a UUID", pod.UID)
+	}
+	return nil
+}
+
+// Result is the outcome of a SyncPod.
+type Result struct {
+	Status corev1.PodStatus
+	// RequeueAfter, when positive, asks the caller to sync the pod again
+	// after that long: a restart back-off ends then.
+	RequeueAfter time.Duration
+}
+
+// SyncPod makes pod's network and containers match its spec and returns
+// its status. It starts what has not been started (init containers one
+// at a time, in order, then the others), records exits, restarts exited
+// containers as restartPolicy says with the kubelet's back-off (at once,
+// then 10 s doubling to 300 s, reset after 10 minutes of running), and
+// never starts anything once the pod is being deleted (DeletionTimestamp
+// set) or KillPod ran. A problem with one container (missing image,
+// missing ConfigMap key) shows in its waiting state, not as an error; an
+// error means the runtime could not act (containerd, network) and the
+// caller should retry.
+func (r *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (Result, error) {
+	if err := checkPod(pod); err != nil {
+		return Result{}, err
+	}
+	ctx = r.ctx(ctx)
+	ps := r.state(pod.UID)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var requeue time.Duration
+	if pod.DeletionTimestamp == nil && !ps.terminating {
+		if err := r.ensureSandbox(ctx, pod, ps); err != nil {
+			if !isConfigError(err) {
+				return Result{}, err
+			}
+			for _, c := range allContainers(pod) {
+				ps.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+			}
+		} else if requeue, err = r.startContainers(ctx, pod, ps); err != nil {
+			return Result{}, err
+		}
+	}
+	st, err := r.status(ctx, pod, ps)
+	return Result{Status: st, RequeueAfter: requeue}, err
+}
+
+// PodStatus returns pod's status without starting anything.
+func (r *Runtime) PodStatus(ctx context.Context, pod *corev1.Pod) (corev1.PodStatus, error) {
+	if err := checkPod(pod); err != nil {
+		return corev1.PodStatus{}, err
+	}
+	ctx = r.ctx(ctx)
+	ps := r.state(pod.UID)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if err := r.loadMeta(pod, ps, false); err != nil {
+		return corev1.PodStatus{}, err
+	}
+	return r.status(ctx, pod, ps)
+}
+
+type podMeta struct {
+	UID       types.UID `json:"uid"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	StartTime time.Time `json:"startTime"`
+}
+
+// loadMeta reads the pod's meta file, which keeps its start time across
+// restarts, or with create writes it the first time.
+func (r *Runtime) loadMeta(pod *corev1.Pod, ps *podState, create bool) error {
+	if !ps.start.IsZero() {
+		return nil
+	}
+	p := filepath.Join(r.PodDir(pod.UID), "pod.json")
+	if b, err := os.ReadFile(p); err == nil {
+		var m podMeta
+		if json.Unmarshal(b, &m) == nil && !m.StartTime.IsZero() {
+			ps.start = m.StartTime
+			return nil
+		}
+	}
+	if !create {
+		return nil
+	}
+	if err := os.MkdirAll(r.PodDir(pod.UID), 0o750); err != nil {
+		return fmt.Errorf("runtime: create pod dir: %w", err)
+	}
+	m := podMeta{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name, StartTime: r.cfg.Now().UTC().Truncate(time.Second)}
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(p, b, 0o640); err != nil {
+		return fmt.Errorf("runtime: write pod meta: %w", err)
+	}
+	ps.start = m.StartTime
+	return nil
+}
+
+// ensureSandbox sets up what every container of the pod shares: its
+// directory, network, /etc files and volumes.
+func (r *Runtime) ensureSandbox(ctx context.Context, pod *corev1.Pod, ps *podState) error {
+	if ps.sandbox {
+		return nil
+	}
+	if err := r.loadMeta(pod, ps, true); err != nil {
+		return err
+	}
+	dir := r.PodDir(pod.UID)
+	podIP := r.cfg.NodeIP
+	if !pod.Spec.HostNetwork {
+		if r.cfg.Network == nil {
+			return errors.New("runtime: no pod network configured")
+		}
+		att, err := r.cfg.Network.Setup(ctx, string(pod.UID))
+		if err != nil {
+			return fmt.Errorf("runtime: pod network: %w", err)
+		}
+		ps.att, podIP = att, att.IP
+		if r.cfg.Attacher != nil && !ps.attached {
+			if err := r.cfg.Attacher.AttachPod(ctx, dpPod(pod, att)); err != nil {
+				return fmt.Errorf("runtime: attach pod to data plane: %w", err)
+			}
+			ps.attached = true
+		}
+	}
+	etc := filepath.Join(dir, "etc")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		return err
+	}
+	hostname := podHostname(pod)
+	if pod.Spec.HostNetwork {
+		hostname = r.cfg.NodeName
+	}
+	hostDNS := podnet.DNS{}
+	if b, err := os.ReadFile(r.cfg.HostResolvConf); err == nil {
+		hostDNS = podnet.ParseResolvConf(b)
+	}
+	dns := podnet.PodDNS(pod, r.cfg.ClusterDNS, r.cfg.ClusterDomain, hostDNS)
+	for name, data := range map[string][]byte{
+		"hosts":       podnet.HostsFile(podIP, hostname, podFQDN(pod, r.cfg.ClusterDomain), pod.Spec.HostAliases),
+		"resolv.conf": podnet.ResolvConf(dns),
+		"hostname":    []byte(hostname + "\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(etc, name), data, 0o644); err != nil {
+			return fmt.Errorf("runtime: write %s: %w", name, err)
+		}
+	}
+	vols, err := r.prepareVolumes(ctx, pod, dir)
+	if err != nil {
+		return err
+	}
+	ps.volumes = vols
+	ps.sandbox = true
+	return nil
+}
+
+func dpPod(pod *corev1.Pod, att *podnet.Attachment) datapath.Pod {
+	return datapath.Pod{Namespace: pod.Namespace, Name: pod.Name, HostIfIndex: att.HostIfIndex,
+		HostIfName: att.HostIfName, Addr: att.IP, MAC: att.PodMAC}
+}
+
+func allContainers(pod *corev1.Pod) []*corev1.Container {
+	var out []*corev1.Container
+	for i := range pod.Spec.InitContainers {
+		out = append(out, &pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		out = append(out, &pod.Spec.Containers[i])
+	}
+	return out
+}
+
+// record is one containerd container (one attempt of a pod container).
+type record struct {
+	ctr     client.Container
+	labels  map[string]string
+	name    string
+	attempt int
+}
+
+// records returns the latest attempt of each container of pod uid, and
+// every record.
+func (r *Runtime) records(ctx context.Context, uid types.UID) (map[string]*record, []*record, error) {
+	ctrs, err := r.cfg.Client.Containers(ctx, fmt.Sprintf(`labels.%q==%q`, LabelPodUID, string(uid)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("runtime: list containers of pod %s: %w", uid, err)
+	}
+	latest := map[string]*record{}
+	var all []*record
+	for _, c := range ctrs {
+		info, err := c.Info(ctx, client.WithoutRefreshedMetadata)
+		if err != nil {
+			return nil, nil, err
+		}
+		attempt, _ := strconv.Atoi(info.Labels[LabelAttempt])
+		rec := &record{ctr: c, labels: info.Labels, name: info.Labels[LabelContainer], attempt: attempt}
+		all = append(all, rec)
+		if cur, ok := latest[rec.name]; !ok || cur.attempt < attempt {
+			latest[rec.name] = rec
+		}
+	}
+	return latest, all, nil
+}
+
+// startContainers starts the next init container that has not run, or,
+// once every init container succeeded, every container that has no
+// record yet.
+func (r *Runtime) startContainers(ctx context.Context, pod *corev1.Pod, ps *podState) (time.Duration, error) {
+	latest, all, err := r.records(ctx, pod.UID)
+	if err != nil {
+		return 0, err
+	}
+	var requeue time.Duration
+	// next advances one container; done is false while it has not
+	// completed successfully (what init containers wait for).
+	next := func(c *corev1.Container, isInit bool) (done bool, err error) {
+		rec := latest[c.Name]
+		if rec == nil {
+			return false, r.start(ctx, pod, ps, c, isInit, 0, 0)
+		}
+		o, err := r.observe(ctx, pod, ps, rec)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case o.waiting != nil && o.waiting.Reason == "ContainerCreating":
+			return false, r.startTask(ctx, pod, ps, c, rec)
+		case o.terminated == nil:
+			return false, nil
+		case !restarts(pod, isInit, o.terminated.ExitCode):
+			return o.terminated.ExitCode == 0, nil
+		}
+		delay, streak := backoff(rec, o.terminated)
+		if wait := o.terminated.FinishedAt.Add(delay).Sub(r.cfg.Now()); wait > 0 {
+			if w := ps.waiting[c.Name]; w == nil || w.Reason != "CrashLoopBackOff" {
+				r.event(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container "+c.Name)
+			}
+			ps.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, pod.Name, pod.Namespace, pod.UID)}
+			if requeue == 0 || wait < requeue {
+				requeue = wait
+			}
+			return false, nil
+		}
+		if err := r.start(ctx, pod, ps, c, isInit, rec.attempt+1, streak); err != nil {
+			return false, err
+		}
+		r.prune(ctx, pod.UID, c.Name, rec.attempt, all)
+		return false, nil
+	}
+	for i := range pod.Spec.InitContainers {
+		done, err := next(&pod.Spec.InitContainers[i], true)
+		if err != nil || !done {
+			return requeue, err
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if _, err := next(&pod.Spec.Containers[i], false); err != nil {
+			return requeue, err
+		}
+	}
+	return requeue, nil
+}
+
+// restarts reports whether a container that exited with code is started
+// again: restartPolicy Always restarts main containers whatever the code,
+// OnFailure on a non-zero code; a failed init container is retried unless
+// the policy is Never.
+func restarts(pod *corev1.Pod, isInit bool, code int32) bool {
+	switch pod.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return code != 0
+	default:
+		return code != 0 || !isInit
+	}
+}
+
+// Back-off between restarts, as the kubelet's: the first restart is
+// immediate, then 10 s doubling up to 300 s; a container that ran for 10
+// minutes starts the sequence over.
+const (
+	backoffInitial = 10 * time.Second
+	backoffMax     = 300 * time.Second
+	backoffReset   = 10 * time.Minute
+)
+
+// backoff returns the delay before restarting the exited attempt rec and
+// the crash streak the next attempt carries.
+func backoff(rec *record, t *corev1.ContainerStateTerminated) (time.Duration, int) {
+	if t.FinishedAt.Sub(t.StartedAt.Time) >= backoffReset {
+		return 0, 0
+	}
+	streak, _ := strconv.Atoi(rec.labels[labelStreak])
+	if streak == 0 {
+		return 0, 1
+	}
+	d := backoffInitial
+	for i := 1; i < streak && d < backoffMax; i++ {
+		d *= 2
+	}
+	return min(d, backoffMax), streak + 1
+}
+
+// prune deletes attempts of container name older than the previous one
+// (the previous one stays for `logs --previous`).
+func (r *Runtime) prune(ctx context.Context, uid types.UID, name string, previous int, all []*record) {
+	for _, rec := range all {
+		if rec.name != name || rec.attempt >= previous {
+			continue
+		}
+		if task, err := rec.ctr.Task(ctx, nil); err == nil {
+			_, _ = task.Delete(ctx, client.WithProcessKill)
+		}
+		if err := rec.ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			r.cfg.Logger.Warn("delete old container", slog.String("container", rec.ctr.ID()), slog.Any("error", err))
+			continue
+		}
+		os.Remove(r.LogPath(uid, name, rec.attempt))
+		os.Remove(filepath.Join(r.PodDir(uid), "termination", fmt.Sprintf("%s-%d", name, rec.attempt)))
+	}
+}
+
+var (
+	idNameRE   = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
+	idUnsafeRE = regexp.MustCompile(`[^a-z0-9]+`)
+)
+
+// ContainerID is the containerd id of attempt of container name in pod
+// uid: "<uid>_<name>_<attempt>", the name shortened (with a hash) where it
+// is long or not a valid containerd identifier part, so ids stay within
+// containerd's 76 bytes.
+func ContainerID(uid types.UID, name string, attempt int) string {
+	n := name
+	if len(n) > 28 || !idNameRE.MatchString(n) {
+		sum := sha256.Sum256([]byte(name))
+		clean := strings.Trim(idUnsafeRE.ReplaceAllString(strings.ToLower(name), "-"), "-")
+		if len(clean) > 20 {
+			clean = strings.Trim(clean[:20], "-")
+		}
+		if clean == "" {
+			clean = "c"
+		}
+		n = clean + "-" + hex.EncodeToString(sum[:])[:6]
+	}
+	return fmt.Sprintf("%s_%s_%d", uid, n, attempt)
+}
+
+// PodUIDFromContainerID is the pod UID part of a ContainerID.
+func PodUIDFromContainerID(id string) (types.UID, bool) {
+	uid, _, ok := strings.Cut(id, "_")
+	return types.UID(uid), ok
+}
+
+// image finds the image of c in the node's namespace and makes sure it is
+// unpacked. found is false (with a waiting reason) when it is missing.
+func (r *Runtime) image(ctx context.Context, c *corev1.Container) (client.Image, *corev1.ContainerStateWaiting, error) {
+	named, err := reference.ParseDockerRef(c.Image)
+	if err != nil {
+		return nil, &corev1.ContainerStateWaiting{Reason: "InvalidImageName", Message: err.Error()}, nil
+	}
+	ref := named.String()
+	img, err := r.cfg.Client.GetImage(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		if c.ImagePullPolicy == corev1.PullNever {
+			return nil, &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull",
+				Message: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}, nil
+		}
+		return nil, &corev1.ContainerStateWaiting{Reason: "ErrImagePull",
+			Message: fmt.Sprintf("image %q is not present on the node and pulling is not implemented yet; import it (weir image import)", ref)}, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("runtime: look up image %s: %w", ref, err)
+	}
+	ok, err := img.IsUnpacked(ctx, images.Snapshotter)
+	if err != nil {
+		return nil, nil, fmt.Errorf("runtime: image %s: %w", ref, err)
+	}
+	if !ok {
+		if err := img.Unpack(ctx, images.Snapshotter); err != nil {
+			return nil, nil, fmt.Errorf("runtime: unpack %s: %w", ref, err)
+		}
+	}
+	return img, nil, nil
+}
+
+// imageID is how the kubelet reports an image: repository@digest.
+func imageID(img client.Image) string {
+	name := img.Name()
+	if named, err := reference.ParseNormalizedNamed(name); err == nil {
+		name = named.Name()
+	}
+	return name + "@" + img.Target().Digest.String()
+}
+
+// start creates attempt of container c and starts its task; streak is
+// the crash streak (see backoff) the attempt carries.
+func (r *Runtime) start(ctx context.Context, pod *corev1.Pod, ps *podState, c *corev1.Container, isInit bool, attempt, streak int) error {
+	img, waiting, err := r.image(ctx, c)
+	if err != nil {
+		return err
+	}
+	if waiting != nil {
+		if prev := ps.waiting[c.Name]; prev == nil || prev.Reason != waiting.Reason {
+			r.event(pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Error: %s: %s", waiting.Reason, waiting.Message))
+		}
+		ps.waiting[c.Name] = waiting
+		return nil
+	}
+	ispec, err := img.Spec(ctx)
+	if err != nil {
+		return fmt.Errorf("runtime: read image config of %s: %w", img.Name(), err)
+	}
+	podIP := ""
+	if ps.att != nil {
+		podIP = ps.att.IP.String()
+	} else if r.cfg.NodeIP.IsValid() {
+		podIP = r.cfg.NodeIP.String()
+	}
+	hostIP := ""
+	if r.cfg.NodeIP.IsValid() {
+		hostIP = r.cfg.NodeIP.String()
+	}
+	env, err := resolveEnv(ctx, r.cfg.Lookup, envContext{pod: pod, podIP: podIP, hostIP: hostIP,
+		nodeName: r.cfg.NodeName, allocatable: r.cfg.Allocatable}, c)
+	if err != nil {
+		if !isConfigError(err) {
+			return err
+		}
+		ps.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		return nil
+	}
+	id := ContainerID(pod.UID, c.Name, attempt)
+	dir := r.PodDir(pod.UID)
+	logPath := r.LogPath(pod.UID, c.Name, attempt)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o750); err != nil {
+		return err
+	}
+	termFile := filepath.Join(dir, "termination", fmt.Sprintf("%s-%d", c.Name, attempt))
+	if err := os.MkdirAll(filepath.Dir(termFile), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(termFile, nil, 0o666); err != nil {
+		return err
+	}
+	etc := filepath.Join(dir, "etc")
+	mounts, err := containerMounts(c, ps.volumes, podFiles{
+		hosts: filepath.Join(etc, "hosts"), resolv: filepath.Join(etc, "resolv.conf"), hostname: filepath.Join(etc, "hostname"),
+	}, termFile)
+	if err != nil {
+		ps.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		return nil
+	}
+	args := processArgs(ispec.Config, c, env)
+	if len(args) == 0 {
+		ps.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: "no command specified"}
+		return nil
+	}
+	cgroup := filepath.Join(r.podCgroup(pod.UID), id)
+	hostname := podHostname(pod)
+	if pod.Spec.HostNetwork {
+		hostname = r.cfg.NodeName
+	}
+	opts := r.specOpts(pod, c, ispec.Config.User, args, processEnv(ispec.Config, env), workingDir(ispec.Config, c),
+		hostname, mounts, cgroup, ps.att)
+	labels := map[string]string{
+		LabelPodUID: string(pod.UID), LabelPodName: pod.Name, LabelPodNamespace: pod.Namespace,
+		LabelContainer: c.Name, LabelAttempt: strconv.Itoa(attempt), LabelImage: c.Image, LabelCgroup: cgroup,
+		labelImageID: imageID(img), labelStreak: strconv.Itoa(streak),
+	}
+	if isInit {
+		labels[LabelInit] = "true"
+	}
+	ctr, err := r.cfg.Client.NewContainer(ctx, id,
+		client.WithContainerLabels(labels), // first: it replaces the label map
+		client.WithImage(img),
+		client.WithImageStopSignal(img, "SIGTERM"),
+		client.WithSnapshotter(images.Snapshotter),
+		client.WithNewSnapshot(id, img),
+		client.WithNewSpec(opts...),
+	)
+	if errdefs.IsAlreadyExists(err) {
+		ctr, err = r.cfg.Client.LoadContainer(ctx, id)
+	}
+	if err != nil {
+		return fmt.Errorf("runtime: create container %s: %w", id, err)
+	}
+	r.event(pod, corev1.EventTypeNormal, "Created", "Created container "+c.Name)
+	info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+	if err != nil {
+		return err
+	}
+	return r.startTask(ctx, pod, ps, c, &record{ctr: ctr, labels: info.Labels, name: c.Name, attempt: attempt})
+}
+
+// startTask starts the task of a created container. A start that fails
+// (say, the command does not exist) is recorded as terminated with reason
+// StartError, as the kubelet reports it.
+func (r *Runtime) startTask(ctx context.Context, pod *corev1.Pod, ps *podState, c *corev1.Container, rec *record) error {
+	task, err := rec.ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		task, err = rec.ctr.NewTask(ctx, cio.LogFile(r.LogPath(pod.UID, c.Name, rec.attempt)))
+	}
+	if err != nil {
+		return r.startError(ctx, pod, ps, rec, nil, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		return r.startError(ctx, pod, ps, rec, task, err)
+	}
+	if _, err := rec.ctr.SetLabels(ctx, map[string]string{labelStartedAt: r.cfg.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+		return fmt.Errorf("runtime: label %s: %w", rec.ctr.ID(), err)
+	}
+	delete(ps.waiting, c.Name)
+	r.event(pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
+	return nil
+}
+
+func (r *Runtime) startError(ctx context.Context, pod *corev1.Pod, ps *podState, rec *record, task client.Task, cause error) error {
+	if task != nil {
+		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			r.cfg.Logger.Warn("delete task after failed start", slog.String("container", rec.ctr.ID()), slog.Any("error", err))
+		}
+	}
+	now := r.cfg.Now().UTC().Format(time.RFC3339Nano)
+	msg := cause.Error()
+	if len(msg) > 4000 {
+		msg = msg[:4000]
+	}
+	if _, err := rec.ctr.SetLabels(ctx, map[string]string{
+		labelStartedAt: now, labelFinishedAt: now, labelExitCode: "128", labelReason: "StartError", labelMessage: msg,
+	}); err != nil {
+		return fmt.Errorf("runtime: record start error of %s: %w", rec.ctr.ID(), err)
+	}
+	ps.reaped[rec.ctr.ID()] = true
+	delete(ps.waiting, rec.name)
+	r.event(pod, corev1.EventTypeWarning, "Failed", "Error: "+msg)
+	return nil
+}
+
+// observe reports the state of one container attempt. A task that has
+// stopped is reaped: its exit is recorded in the container's labels and
+// the task deleted, which lets its shim exit.
+func (r *Runtime) observe(ctx context.Context, pod *corev1.Pod, ps *podState, rec *record) (observed, error) {
+	o := observed{name: rec.name, containerID: "containerd://" + rec.ctr.ID(), image: rec.labels[LabelImage],
+		imageID: rec.labels[labelImageID], restarts: int32(rec.attempt)}
+	if t := terminatedFromLabels(rec.labels); t != nil {
+		o.terminated = t
+		if !ps.reaped[rec.ctr.ID()] {
+			// A crash between recording the exit and deleting the task
+			// leaves the task behind.
+			if task, err := rec.ctr.Task(ctx, nil); err == nil {
+				_, _ = task.Delete(ctx, client.WithProcessKill)
+			}
+			ps.reaped[rec.ctr.ID()] = true
+		}
+		return o, nil
+	}
+	started := parseTime(rec.labels[labelStartedAt])
+	task, err := rec.ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		if started.IsZero() {
+			o.waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+			return o, nil
+		}
+		// Started once, and its task is gone without a record: containerd
+		// lost it (its state directory went away).
+		t := &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown",
+			Message: "The container could not be located", StartedAt: mtime(started), FinishedAt: mtime(r.cfg.Now())}
+		if err := r.record(ctx, rec, t); err != nil {
+			return o, err
+		}
+		o.terminated = t
+		return o, nil
+	}
+	if err != nil {
+		return o, fmt.Errorf("runtime: task of %s: %w", rec.ctr.ID(), err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return o, fmt.Errorf("runtime: status of %s: %w", rec.ctr.ID(), err)
+	}
+	switch st.Status {
+	case client.Stopped:
+		t, err := r.reap(ctx, pod, rec, task, st)
+		if err != nil {
+			return o, err
+		}
+		ps.reaped[rec.ctr.ID()] = true
+		o.terminated = t
+	case client.Created:
+		o.waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+	default:
+		o.running = &corev1.ContainerStateRunning{StartedAt: mtime(started)}
+	}
+	return o, nil
+}
+
+// reap records a stopped task's exit and deletes the task.
+func (r *Runtime) reap(ctx context.Context, pod *corev1.Pod, rec *record, task client.Task, st client.Status) (*corev1.ContainerStateTerminated, error) {
+	code := int32(st.ExitStatus)
+	t := &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: mtime(parseTime(rec.labels[labelStartedAt])),
+		FinishedAt: mtime(st.ExitTime)}
+	if st.ExitTime.IsZero() {
+		t.FinishedAt = mtime(r.cfg.Now())
+	}
+	switch {
+	case oomKills(rec.labels[LabelCgroup]) > 0:
+		t.Reason = "OOMKilled"
+	case code == 0:
+		t.Reason = "Completed"
+	default:
+		t.Reason = "Error"
+	}
+	if code > 128 && code < 128+65 {
+		t.Signal = code - 128
+	}
+	t.Message = r.terminationMessage(pod, rec, code)
+	if err := r.record(ctx, rec, t); err != nil {
+		return nil, err
+	}
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("runtime: delete task %s: %w", rec.ctr.ID(), err)
+	}
+	return t, nil
+}
+
+// record stores a terminated state in the container's labels.
+func (r *Runtime) record(ctx context.Context, rec *record, t *corev1.ContainerStateTerminated) error {
+	l := map[string]string{
+		labelExitCode:   strconv.Itoa(int(t.ExitCode)),
+		labelReason:     t.Reason,
+		labelFinishedAt: t.FinishedAt.UTC().Format(time.RFC3339Nano),
+	}
+	if t.Message != "" {
+		l[labelMessage] = t.Message
+	}
+	if _, err := rec.ctr.SetLabels(ctx, l); err != nil {
+		return fmt.Errorf("runtime: record exit of %s: %w", rec.ctr.ID(), err)
+	}
+	for k, v := range l {
+		rec.labels[k] = v
+	}
+	return nil
+}
+
+// terminationMessage reads the container's termination message file, or
+// for FallbackToLogsOnError after a failure the end of its log; at most
+// 4 KiB (containerd labels are limited).
+func (r *Runtime) terminationMessage(pod *corev1.Pod, rec *record, code int32) string {
+	const max = 4000
+	b, _ := os.ReadFile(filepath.Join(r.PodDir(pod.UID), "termination", fmt.Sprintf("%s-%d", rec.name, rec.attempt)))
+	if len(b) == 0 && code != 0 {
+		for _, c := range allContainers(pod) {
+			if c.Name == rec.name && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+				b, _ = os.ReadFile(r.LogPath(pod.UID, rec.name, rec.attempt))
+				lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+				if len(lines) > 80 {
+					lines = lines[len(lines)-80:]
+				}
+				b = []byte(strings.Join(lines, "\n"))
+				if len(b) > 2048 {
+					b = b[len(b)-2048:]
+				}
+			}
+		}
+	}
+	if len(b) > max {
+		b = b[:max]
+	}
+	return string(b)
+}
+
+func terminatedFromLabels(l map[string]string) *corev1.ContainerStateTerminated {
+	v, ok := l[labelExitCode]
+	if !ok {
+		return nil
+	}
+	code, _ := strconv.Atoi(v)
+	t := &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: l[labelReason], Message: l[labelMessage],
+		StartedAt: mtime(parseTime(l[labelStartedAt])), FinishedAt: mtime(parseTime(l[labelFinishedAt]))}
+	if code > 128 && code < 128+65 {
+		t.Signal = int32(code - 128)
+	}
+	return t
+}
+
+// status observes every container of pod and computes the pod status.
+func (r *Runtime) status(ctx context.Context, pod *corev1.Pod, ps *podState) (corev1.PodStatus, error) {
+	latest, all, err := r.records(ctx, pod.UID)
+	if err != nil {
+		return corev1.PodStatus{}, err
+	}
+	previous := map[string]*record{}
+	for _, rec := range all {
+		if l := latest[rec.name]; l != nil && rec.attempt == l.attempt-1 {
+			previous[rec.name] = rec
+		}
+	}
+	obs := func(cs []corev1.Container) ([]observed, error) {
+		var out []observed
+		for i := range cs {
+			c := &cs[i]
+			rec := latest[c.Name]
+			if rec == nil {
+				o := observed{name: c.Name, image: c.Image, waiting: ps.waiting[c.Name]}
+				if o.waiting == nil {
+					o.waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+				}
+				out = append(out, o)
+				continue
+			}
+			o, err := r.observe(ctx, pod, ps, rec)
+			if err != nil {
+				return nil, err
+			}
+			if prev := previous[c.Name]; prev != nil {
+				o.lastTerminated = terminatedFromLabels(prev.labels)
+			}
+			if w := ps.waiting[c.Name]; w != nil && o.running == nil {
+				o.waiting, o.terminated, o.lastTerminated = w, nil, o.terminated
+			}
+			out = append(out, o)
+		}
+		return out, nil
+	}
+	initObs, err := obs(pod.Spec.InitContainers)
+	if err != nil {
+		return corev1.PodStatus{}, err
+	}
+	mainObs, err := obs(pod.Spec.Containers)
+	if err != nil {
+		return corev1.PodStatus{}, err
+	}
+	podIP := ""
+	if ps.att != nil {
+		podIP = ps.att.IP.String()
+	} else if pod.Spec.HostNetwork && r.cfg.NodeIP.IsValid() {
+		podIP = r.cfg.NodeIP.String()
+	} else if r.cfg.Network != nil && !pod.Spec.HostNetwork {
+		// Not set up by this process yet (PodStatus after a restart).
+		if ip, ok, err := r.cfg.Network.Address(string(pod.UID)); err == nil && ok {
+			podIP = ip.String()
+		}
+	}
+	hostIP := ""
+	if r.cfg.NodeIP.IsValid() {
+		hostIP = r.cfg.NodeIP.String()
+	}
+	return podStatus(pod, initObs, mainObs, podIP, hostIP, ps.start, r.cfg.Now()), nil
+}
+
+// KillPod stops every running container of pod: the stop signal (the
+// image's, else SIGTERM), then SIGKILL once grace has passed, all
+// containers in parallel, and records their exits. From then on SyncPod
+// starts nothing for this pod. The containers, network and files stay
+// until RemovePod.
+func (r *Runtime) KillPod(ctx context.Context, pod *corev1.Pod, grace time.Duration) error {
+	if err := checkPod(pod); err != nil {
+		return err
+	}
+	ctx = r.ctx(ctx)
+	ps := r.state(pod.UID)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.terminating = true
+	_, all, err := r.records(ctx, pod.UID)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(all))
+	for i, rec := range all {
+		if terminatedFromLabels(rec.labels) != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.stop(ctx, pod, rec, grace)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, rec *record, grace time.Duration) error {
+	task, err := rec.ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Status == client.Created {
+		_, err := task.Delete(ctx, client.WithProcessKill)
+		return err
+	}
+	if st.Status != client.Stopped {
+		exitC, err := task.Wait(ctx)
+		if err != nil {
+			return fmt.Errorf("runtime: wait for %s: %w", rec.ctr.ID(), err)
+		}
+		sig, err := client.GetStopSignal(ctx, rec.ctr, syscall.SIGTERM)
+		if err != nil {
+			sig = syscall.SIGTERM
+		}
+		r.event(pod, corev1.EventTypeNormal, "Killing", "Stopping container "+rec.name)
+		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("runtime: signal %s: %w", rec.ctr.ID(), err)
+		}
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-exitC:
+		case <-timer.C:
+			if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("runtime: kill %s: %w", rec.ctr.ID(), err)
+			}
+			select {
+			case <-exitC:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if st, err = task.Status(ctx); err != nil {
+			return err
+		}
+	}
+	_, err = r.reap(ctx, pod, rec, task, st)
+	return err
+}
+
+// RemovePod removes everything pod uid left on the node: tasks (killed
+// at once if any still run), containers and their snapshots, the network
+// (and its data-plane attachment), volumes, files and cgroups. It is
+// idempotent, and works from the UID alone, for pods the API no longer
+// has. After it returns, the agent may delete the pod object.
+func (r *Runtime) RemovePod(ctx context.Context, uid types.UID) error {
+	ctx = r.ctx(ctx)
+	ps := r.state(uid)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.terminating = true
+	_, all, err := r.records(ctx, uid)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, rec := range all {
+		if task, err := rec.ctr.Task(ctx, nil); err == nil {
+			if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("runtime: delete task %s: %w", rec.ctr.ID(), err))
+				continue
+			}
+		}
+		if err := rec.ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("runtime: delete container %s: %w", rec.ctr.ID(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if r.cfg.Attacher != nil && r.cfg.Network != nil {
+		// Also after a restart, when this process never attached the pod:
+		// DetachPod is idempotent.
+		if ip, ok, err := r.cfg.Network.Address(string(uid)); err == nil && ok {
+			meta := r.readMeta(uid)
+			p := &corev1.Pod{}
+			p.Namespace, p.Name = meta.Namespace, meta.Name
+			att := &podnet.Attachment{HostIfName: podnet.HostIfName(string(uid)), IP: ip}
+			if ps.att != nil {
+				att = ps.att
+			}
+			if err := r.cfg.Attacher.DetachPod(ctx, dpPod(p, att)); err != nil {
+				errs = append(errs, fmt.Errorf("runtime: detach pod from data plane: %w", err))
+			}
+		}
+	}
+	if r.cfg.Network != nil {
+		if err := r.cfg.Network.Teardown(ctx, string(uid)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	dir := r.PodDir(uid)
+	if err := unmountUnder(dir); err != nil {
+		errs = append(errs, err)
+	} else if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, fmt.Errorf("runtime: remove %s: %w", dir, err))
+	}
+	if err := RemoveCgroup(r.podCgroup(uid)); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	r.mu.Lock()
+	delete(r.pods, uid)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Runtime) readMeta(uid types.UID) podMeta {
+	var m podMeta
+	if b, err := os.ReadFile(filepath.Join(r.PodDir(uid), "pod.json")); err == nil {
+		_ = json.Unmarshal(b, &m)
+	}
+	return m
+}
+
+// PodRef names a pod the node holds state for.
+type PodRef struct {
+	UID             types.UID
+	Namespace, Name string
+}
+
+// ListPods returns every pod the node holds containers or files for, so
+// the agent can remove those the API no longer has (RemovePod).
+func (r *Runtime) ListPods(ctx context.Context) ([]PodRef, error) {
+	ctx = r.ctx(ctx)
+	seen := map[types.UID]PodRef{}
+	ctrs, err := r.cfg.Client.Containers(ctx, fmt.Sprintf(`labels.%q`, LabelPodUID))
+	if err != nil {
+		return nil, fmt.Errorf("runtime: list containers: %w", err)
+	}
+	for _, c := range ctrs {
+		info, err := c.Info(ctx, client.WithoutRefreshedMetadata)
+		if err != nil {
+			return nil, err
+		}
+		uid := types.UID(info.Labels[LabelPodUID])
+		seen[uid] = PodRef{UID: uid, Namespace: info.Labels[LabelPodNamespace], Name: info.Labels[LabelPodName]}
+	}
+	ents, err := os.ReadDir(r.cfg.StateDir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	for _, e := range ents {
+		uid := types.UID(e.Name())
+		if _, ok := seen[uid]; !ok && e.IsDir() {
+			m := r.readMeta(uid)
+			seen[uid] = PodRef{UID: uid, Namespace: m.Namespace, Name: m.Name}
+		}
+	}
+	out := make([]PodRef, 0, len(seen))
+	for _, p := range seen {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Watch calls notify with a pod's UID whenever one of its containers
+// exits, until ctx ends, so the agent can sync that pod and report its
+// status at once instead of at its next resync.
+func (r *Runtime) Watch(ctx context.Context, notify func(types.UID)) error {
+	ch, errc := r.cfg.Client.Subscribe(ctx, fmt.Sprintf(`namespace==%q,topic=="/tasks/exit"`, r.cfg.Namespace))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("runtime: containerd events: %w", err)
+		case env, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			id := exitContainerID(env.Event)
+			if uid, ok := PodUIDFromContainerID(id); ok {
+				notify(uid)
+			}
+		}
+	}
+}
+
+func (r *Runtime) event(pod *corev1.Pod, typ, reason, msg string) {
+	if r.cfg.Recorder != nil {
+		r.cfg.Recorder(pod, typ, reason, msg)
+	}
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// specOpts builds the OCI spec of one container.
+func (r *Runtime) specOpts(pod *corev1.Pod, c *corev1.Container, imageUser string, args, env []string, cwd, hostname string,
+	mounts []specs.Mount, cgroup string, att *podnet.Attachment) []oci.SpecOpts {
+	return buildSpecOpts(specInput{
+		pod: pod, c: c, imageUser: imageUser, args: args, env: env, cwd: cwd, hostname: hostname,
+		mounts: mounts, cgroup: cgroup, att: att, nodeNetNS: r.nodeNetNS(),
+	})
+}
+
+func mtime(t time.Time) metav1.Time {
+	if t.IsZero() {
+		return metav1.Time{}
+	}
+	return metav1.NewTime(t)
+}
+
+// nodeNetNS is the namespace hostNetwork pods join: Config.NodeNetNS, or
+// this process's when that is not the host's, or "" for the host's.
+func (r *Runtime) nodeNetNS() string {
+	if r.cfg.NodeNetNS != "" {
+		return r.cfg.NodeNetNS
+	}
+	var self, init unix.Stat_t
+	if unix.Stat("/proc/self/ns/net", &self) == nil && unix.Stat("/proc/1/ns/net", &init) == nil && self.Ino != init.Ino {
+		return fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+	}
+	return ""
+}
