@@ -26,7 +26,10 @@ import (
 // removed before the next, so every round starts from 1,000 pending
 // pods and nothing else.
 //
-//	WEIR_BENCH=1 go test -run '^$' -bench BindRate -benchtime 1x ./controlplane/scheduler/
+//	WEIR_BENCH=1 go test -run '^$' -bench BindRate -benchtime 5x ./controlplane/scheduler/
+//
+// WEIR_BENCH_BINDERS=n runs the scheduler with n binders instead of its
+// default, to compare.
 func BenchmarkBindRate(b *testing.B) {
 	if os.Getenv("WEIR_BENCH") != "1" {
 		b.Skip("set WEIR_BENCH=1 to run the scheduler benchmark")

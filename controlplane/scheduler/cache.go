@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -159,11 +160,17 @@ func (c *cache) deleteNode(name string) {
 }
 
 // setService adds, updates or (with gone) deletes a Service, and
-// recounts the spread groups of the pods in its namespace.
+// recounts the spread groups of the pods in its namespace when the pods
+// it selects may have changed.
 func (c *cache) setService(svc *corev1.Service, gone bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	byName := c.services[svc.Namespace]
+	if old := byName[svc.Name]; old != nil && !gone && maps.Equal(old.Spec.Selector, svc.Spec.Selector) {
+		// Same pods selected (a status or port change): nothing to recount.
+		byName[svc.Name] = svc
+		return
+	}
 	if gone {
 		delete(byName, svc.Name)
 	} else {

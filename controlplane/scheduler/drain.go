@@ -40,7 +40,8 @@ type DrainOptions struct {
 // The CLI backs it with a GET of the DaemonSet.
 type DaemonSetLookup func(namespace, name string) error
 
-// DrainPlan is what draining a node will do with each of its pods.
+// DrainPlan is what draining a node will do with each of its pods. It
+// does not change once built; reading it from several goroutines is safe.
 type DrainPlan struct {
 	items []drainItem
 }
@@ -81,11 +82,9 @@ func PlanDrain(pods []corev1.Pod, daemonSets DaemonSetLookup, opts DrainOptions)
 	return plan
 }
 
-func finished(pod *corev1.Pod) bool { return terminal(pod) }
-
 func drainDaemonSetFilter(pod *corev1.Pod, daemonSets DaemonSetLookup, opts DrainOptions) drainItem {
 	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != "DaemonSet" || ref.APIVersion != "apps/v1" || finished(pod) {
+	if ref == nil || ref.Kind != "DaemonSet" || ref.APIVersion != "apps/v1" || terminal(pod) {
 		return drainItem{pod: pod, evict: true}
 	}
 	if daemonSets != nil {
@@ -115,7 +114,7 @@ func drainLocalStorageFilter(pod *corev1.Pod, _ DaemonSetLookup, opts DrainOptio
 		local = local || v.EmptyDir != nil
 	}
 	switch {
-	case !local || finished(pod):
+	case !local || terminal(pod):
 		return drainItem{pod: pod, evict: true}
 	case !opts.DeleteEmptyDirData:
 		return drainItem{pod: pod, kind: "error", message: drainLocalStorageFatal}
@@ -125,7 +124,7 @@ func drainLocalStorageFilter(pod *corev1.Pod, _ DaemonSetLookup, opts DrainOptio
 
 func drainUnmanagedFilter(pod *corev1.Pod, _ DaemonSetLookup, opts DrainOptions) drainItem {
 	switch {
-	case finished(pod) || metav1.GetControllerOf(pod) != nil:
+	case terminal(pod) || metav1.GetControllerOf(pod) != nil:
 		return drainItem{pod: pod, evict: true}
 	case opts.Force:
 		return drainItem{pod: pod, evict: true, kind: "warning", message: drainUnmanagedWarning}

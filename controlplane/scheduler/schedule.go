@@ -180,9 +180,11 @@ func insufficient(n *NodeInfo, p *podInfo) []string {
 	if r := p.req.ephemeral; r > 0 && r > alloc.ephemeral-used.ephemeral {
 		out = append(out, reasonInsufficient+string(corev1.ResourceEphemeralStorage))
 	}
-	for _, name := range slices.Sorted(maps.Keys(p.req.scalar)) {
-		if r := p.req.scalar[name]; r > 0 && r > alloc.scalar[name]-used.scalar[name] {
-			out = append(out, reasonInsufficient+string(name))
+	if len(p.req.scalar) > 0 {
+		for _, name := range slices.Sorted(maps.Keys(p.req.scalar)) {
+			if r := p.req.scalar[name]; r > 0 && r > alloc.scalar[name]-used.scalar[name] {
+				out = append(out, reasonInsufficient+string(name))
+			}
 		}
 	}
 	return out

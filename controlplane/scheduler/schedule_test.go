@@ -591,3 +591,28 @@ func TestRequestsRespected(t *testing.T) {
 		t.Errorf("first refusal: %v, want %q", fails, want)
 	}
 }
+
+// BenchmarkSchedule is one decision over 3 and 100 nodes holding 1,000
+// pods between them: the per-pod work of the loop, without the API.
+func BenchmarkSchedule(b *testing.B) {
+	for _, count := range []int{3, 100} {
+		b.Run(fmt.Sprintf("nodes=%d", count), func(b *testing.B) {
+			var nodes []*corev1.Node
+			for i := range count {
+				nodes = append(nodes, node(fmt.Sprintf("n%03d", i), "1000", "4Ti", 100000))
+			}
+			var bound []*corev1.Pod
+			for i := range 1000 {
+				bound = append(bound, pod(fmt.Sprintf("b%d", i), "10m", "16Mi", on(nodes[i%count].Name),
+					ownedBy("ReplicaSet", "web", "rs-web")))
+			}
+			s := NewSnapshot(nodes, bound, []*corev1.Service{service("web", map[string]string{"app": "web"})})
+			p := pod("p", "10m", "16Mi", ownedBy("ReplicaSet", "web", "rs-web"), withPodLabel("app", "web"))
+			for b.Loop() {
+				if _, err := Schedule(s, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

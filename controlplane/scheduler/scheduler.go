@@ -35,7 +35,10 @@ type Scheduler struct {
 	log     *slog.Logger
 	metrics *metrics
 	// binders is how many bindings (and unschedulable reports) may be in
-	// flight at once.
+	// flight at once. A binding is two etcd round trips on the server,
+	// mostly waiting for the WAL's fsync, which etcd shares among the
+	// writes in flight: on 2 cores 64 binders bound about twice as many
+	// pods per second as 16, and four times as many as 4.
 	binders int
 	// flushEvery is how often pods whose back-off ended go back to the
 	// active queue.
@@ -56,7 +59,7 @@ func New(c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg promethe
 	}
 	return &Scheduler{
 		client: c, rc: rc, log: log, metrics: newMetrics(reg),
-		binders: 16, flushEvery: 100 * time.Millisecond, now: time.Now,
+		binders: 64, flushEvery: 100 * time.Millisecond, now: time.Now,
 	}
 }
 
@@ -405,7 +408,7 @@ func (r *run) reportUnschedulable(ctx context.Context, pod *corev1.Pod, msg stri
 		setScheduledCondition(upd, corev1.PodCondition{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 			Reason: corev1.PodReasonUnschedulable, Message: msg,
-			LastProbeTime: metav1.NewTime(r.now()), LastTransitionTime: metav1.NewTime(r.now()),
+			LastTransitionTime: metav1.NewTime(r.now()),
 		})
 		cur = nil // a conflict re-reads the pod
 		_, err := r.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{})

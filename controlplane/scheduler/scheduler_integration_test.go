@@ -90,11 +90,17 @@ func TestThousandPods(t *testing.T) {
 	waitBound(t, c, "big", "huge", "n4")
 }
 
-// TestNodeSelectorFlowServer is the seed's flow against a server: label a node
-// disktype=ssd (as `kubectl label node` does) and pods that ask for it
-// land only there; remove the label and they stay, new pods without the
-// selector go anywhere, a new pod with it waits, saying why; label
-// another node and the waiting pod binds there.
+// TestNodeSelectorFlowServer is the seed's flow against a server: label
+// a node disktype=ssd (as `kubectl label node` does) and pods that ask
+// for it land only there; remove the label and they stay, new pods
+// without the selector go anywhere, a new pod with it waits, saying why;
+// label another node and the waiting pod binds there.
+//
+// The scheduler sees nodes and pods on two watches, so a pod created
+// right after a label change may be decided before the change is seen
+// (kube-scheduler has the same window). The waiting pod is therefore
+// created first, held by a label no node has (tier=db), and the node
+// changes that follow reach the scheduler in order on one watch.
 func TestNodeSelectorFlowServer(t *testing.T) {
 	_, c, _ := startCluster(t)
 	ctx := t.Context()
@@ -103,17 +109,22 @@ func TestNodeSelectorFlowServer(t *testing.T) {
 		fakeNode{name: "b", cpu: "4", mem: "8Gi", pods: 110},
 		fakeNode{name: "c", cpu: "4", mem: "8Gi", pods: 110},
 	)
-	label(t, c, "b", "disktype", "ssd")
+	label(t, c, "b", `{"disktype":"ssd"}`)
 	ssd := testPod("", "100m", "64Mi")
 	ssd.Spec.NodeSelector = map[string]string{"disktype": "ssd"}
 	createPods(t, ctx, c, "default", "ssd", 6, ssd)
 	for i := range 6 {
 		waitBound(t, c, "default", fmt.Sprintf("ssd-%d", i), "b")
 	}
+	late := ssd.DeepCopy()
+	late.Spec.NodeSelector["tier"] = "db"
+	createPods(t, ctx, c, "default", "ssd-late", 1, late)
+	const noMatch = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+	waitUnschedulable(t, c, "default", "ssd-late-0", noMatch)
 
-	label(t, c, "b", "disktype", "")
+	label(t, c, "b", `{"disktype":null}`)
+	label(t, c, "b", `{"tier":"db"}`) // b would fit ssd-late-0 if it still had disktype=ssd
 	createPods(t, ctx, c, "default", "plain", 6, testPod("", "100m", "64Mi"))
-	createPods(t, ctx, c, "default", "ssd-late", 1, ssd)
 	placed := map[string]int{}
 	for i := range 6 {
 		placed[waitBound(t, c, "default", fmt.Sprintf("plain-%d", i), "")]++
@@ -127,9 +138,12 @@ func TestNodeSelectorFlowServer(t *testing.T) {
 			t.Fatalf("ssd-%d after unlabelling: %v on %q, want it to stay on b", i, err, p.Spec.NodeName)
 		}
 	}
-	waitUnschedulable(t, c, "default", "ssd-late-0", "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.")
+	if p, err := c.CoreV1().Pods("default").Get(ctx, "ssd-late-0", metav1.GetOptions{}); err != nil || p.Spec.NodeName != "" {
+		t.Fatalf("ssd-late-0 after b lost disktype=ssd: %v, bound to %q", err, p.Spec.NodeName)
+	}
+	waitUnschedulable(t, c, "default", "ssd-late-0", noMatch)
 
-	label(t, c, "c", "disktype", "ssd")
+	label(t, c, "c", `{"disktype":"ssd","tier":"db"}`)
 	waitBound(t, c, "default", "ssd-late-0", "c")
 }
 
@@ -140,23 +154,28 @@ func TestCordonAndDrainPlan(t *testing.T) {
 	_, c, _ := startCluster(t)
 	ctx := t.Context()
 	fakeNodes(t, ctx, c, fakeNode{name: "a", cpu: "4", mem: "8Gi", pods: 110})
+	// The pods' controller must exist, or the garbage collector deletes
+	// them; a ConfigMap is an owner no controller loop acts on.
+	owner, err := c.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "web"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	owned := testPod("", "100m", "64Mi")
-	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web", UID: "rs-web", Controller: new(true)}}
+	owned.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID, Controller: new(true)}}
 	createPods(t, ctx, c, "default", "web", 3, owned)
 	createPods(t, ctx, c, "default", "bare", 1, testPod("", "100m", "64Mi"))
 	for _, n := range []string{"web-0", "web-1", "web-2", "bare-0"} {
 		waitBound(t, c, "default", n, "a")
 	}
 
-	node, err := c.CoreV1().Nodes().Get(ctx, "a", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Spec.Unschedulable = true
-	if _, err := c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	createPods(t, ctx, c, "default", "late", 1, testPod("", "100m", "64Mi"))
+	// As in TestNodeSelectorFlowServer, the new pod waits first (for a
+	// label), so the cordon reaches the scheduler before the node fits.
+	late := testPod("", "100m", "64Mi")
+	late.Spec.NodeSelector = map[string]string{"pool": "late"}
+	createPods(t, ctx, c, "default", "late", 1, late)
+	waitUnschedulable(t, c, "default", "late-0", "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.")
+	cordon(t, c, "a", true)
+	label(t, c, "a", `{"pool":"late"}`)
 	waitUnschedulable(t, c, "default", "late-0", "0/1 nodes are available: 1 node(s) were unschedulable.")
 
 	onNode, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
@@ -194,23 +213,24 @@ func TestCordonAndDrainPlan(t *testing.T) {
 		return err == nil && len(left.Items) == 0, err
 	})
 	// Uncordoned, the node takes the waiting pod.
-	node, err = c.CoreV1().Nodes().Get(ctx, "a", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Spec.Unschedulable = false
-	if _, err := c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cordon(t, c, "a", false)
 	waitBound(t, c, "default", "late-0", "a")
 }
 
-func label(t *testing.T, c kubernetes.Interface, node, key, value string) {
+// cordon sets spec.unschedulable as `kubectl cordon` and `uncordon` do.
+func cordon(t *testing.T, c kubernetes.Interface, node string, on bool) {
 	t.Helper()
-	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, key, value)
-	if value == "" {
-		patch = fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, key)
+	patch := fmt.Sprintf(`{"spec":{"unschedulable":%t}}`, on)
+	if _, err := c.CoreV1().Nodes().Patch(t.Context(), node, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("cordon node %s: %v", node, err)
 	}
+}
+
+// label merges labels (a JSON object; null removes a key) into a node's,
+// as `kubectl label node` does.
+func label(t *testing.T, c kubernetes.Interface, node, labels string) {
+	t.Helper()
+	patch := `{"metadata":{"labels":` + labels + `}}`
 	if _, err := c.CoreV1().Nodes().Patch(t.Context(), node, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatalf("label node %s: %v", node, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"weir.dev/weir/controlplane/controller/gc"
 	"weir.dev/weir/controlplane/controller/namespace"
 	"weir.dev/weir/controlplane/controller/replicaset"
+	"weir.dev/weir/controlplane/scheduler"
 )
 
 // DefaultLoops are the singleton loops every weir server runs when it leads.
@@ -24,6 +25,9 @@ func DefaultLoops() []Loop {
 		}},
 		{Name: "replicaset", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
 			return replicaset.New(c, rc, log).Run(ctx)
+		}},
+		{Name: "scheduler", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+			return scheduler.New(c, rc, log, nil).Run(ctx)
 		}},
 		{Name: "deployment", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
 			return deployment.New(c, rc, log).Run(ctx)
