@@ -36,6 +36,14 @@ type Config struct {
 	DataDir        string
 	// Runtime is "none" (proxy only) or "containerd".
 	Runtime string
+	// ContainerdDir is weir's containerd (config, state, socket); started
+	// here unless already running.
+	ContainerdDir string
+	// NodeNetNS is the node's network namespace path for a simulated node
+	// (/run/netns/weir-<node>); empty on a real node.
+	NodeNetNS string
+	// EchoBinary, if set, is packed as the image weir.local/echo.
+	EchoBinary string
 	// Dataplane is "iptables" or "ebpf".
 	Dataplane       string
 	IPTablesBackend iptables.Backend
@@ -70,8 +78,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Runtime != "none" {
-		return fmt.Errorf("--runtime %q: only \"none\" (service proxy only) is available so far", cfg.Runtime)
+	if cfg.Runtime != "none" && cfg.Runtime != "containerd" {
+		return fmt.Errorf("--runtime %q: want containerd or none", cfg.Runtime)
 	}
 	ca, err := os.ReadFile(cfg.CAFile)
 	if err != nil {
@@ -88,7 +96,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	hb := heartbeat.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Version: cfg.Version, Logger: cfg.Logger}
-	if _, err := heartbeat.Register(ctx, c, hb); err != nil {
+	node, err := heartbeat.Register(ctx, c, hb)
+	if err != nil {
 		return err
 	}
 	dp, err := NewDataplane(cfg)
@@ -96,6 +105,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer dp.Close()
+	var pods *podLoop
+	if cfg.Runtime == "containerd" {
+		rt, nw, closeRT, err := startRuntime(ctx, cfg, c, node, dp)
+		if err != nil {
+			return err
+		}
+		defer closeRT()
+		pods = newPodLoop(c, rt, nw, cfg.NodeName, cfg.Logger)
+		go syncRoutes(ctx, c, nw, cfg.NodeName, cfg.Logger)
+	}
 	var ips []netip.Addr
 	if cfg.NodeIP.IsValid() {
 		ips = append(ips, cfg.NodeIP)
@@ -110,6 +129,15 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		_ = heartbeat.Run(ctx, c, hb)
 	}()
+	if pods != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pods.Run(ctx, 8); err != nil {
+				cfg.Logger.Error("pod loop stopped", slog.Any("error", err))
+			}
+		}()
+	}
 	cfg.Logger.Info("agent running", slog.String("node", cfg.NodeName), slog.String("dataplane", cfg.Dataplane))
 	err = p.Run(ctx)
 	wg.Wait()

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,8 @@ import (
 	"weir.dev/weir/controlplane/server"
 	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/nodeagent/agent"
+	"weir.dev/weir/nodeagent/containerd"
+	"weir.dev/weir/nodeagent/runtime"
 	"weir.dev/weir/nodeagent/simnode"
 )
 
@@ -98,6 +101,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return ctx.Err()
 	}
 
+	// One containerd for the machine, in the host's namespaces and its own
+	// session, before any agent (which runs inside a node namespace).
+	ctrDir := filepath.Join(cfg.DataDir, "containerd")
+	if _, err := containerd.Ensure(ctx, containerd.Config{Dir: ctrDir, Logger: cfg.Logger}); err != nil {
+		return err
+	}
 	var (
 		wg    sync.WaitGroup
 		procs []*exec.Cmd
@@ -136,7 +145,8 @@ func Run(ctx context.Context, cfg Config) error {
 			"--ca-file", filepath.Join(cfg.DataDir, "pki", auth.CACertFile),
 			"--token-file", filepath.Join(cfg.DataDir, "pki", "bootstrap.token"),
 			"--node-name", name, "--node-ip", n.IP.String(), "--data-dir", dir,
-			"--runtime", "none", "--dataplane", cfg.Dataplane)
+			"--runtime", "containerd", "--containerd-dir", ctrDir, "--node-netns", "/run/netns/"+n.Netns,
+			"--dataplane", cfg.Dataplane)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		// Own process group: a terminal's ^C reaches `weir up`, which then
 		// stops the agents in order.
@@ -260,6 +270,29 @@ func Down(dataDir string) error {
 		}
 		_ = os.Remove(PidFile(dataDir))
 	}
+	// Pods outlive their agents (containerd runs them): stop their
+	// processes, containerd and its shims, then free their namespaces.
+	ctrDir := filepath.Join(dataDir, "containerd")
+	for _, n := range nodes {
+		_ = os.WriteFile(filepath.Join(agent.CgroupRoot, "weir", n, "cgroup.kill"), []byte("1"), 0o644)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := containerd.Stop(sctx, ctrDir, 10*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	killShims(ctrDir)
+	for _, n := range nodes {
+		ents, _ := os.ReadDir(filepath.Join(dataDir, "nodes", n, "pods"))
+		for _, e := range ents {
+			p := filepath.Join("/run/netns", "weirpod-"+e.Name())
+			_ = syscall.Unmount(p, syscall.MNT_DETACH)
+			_ = os.Remove(p)
+		}
+		if err := runtime.RemoveCgroup("/weir/" + n); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, n := range nodes {
 		if err := simnode.RemoveNode(n); err != nil {
 			errs = append(errs, err)
@@ -268,10 +301,6 @@ func Down(dataDir string) error {
 		// agent; a cluster that is gone takes them along.
 		if err := ebpf.Remove(ebpf.Config{Node: n}); err != nil {
 			errs = append(errs, err)
-		}
-		cg := filepath.Join(agent.CgroupRoot, "weir", n)
-		if err := os.Remove(cg); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, fmt.Errorf("remove node cgroup %s: %w", cg, err))
 		}
 	}
 	if err := u.Remove(); err != nil {
@@ -286,4 +315,34 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// killShims ends the containerd shims that served this cluster's
+// containerd (their command line names its socket directory), which
+// would otherwise linger once containerd is gone.
+func killShims(ctrDir string) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) == 0 || !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
+			continue
+		}
+		for _, a := range args {
+			if strings.HasPrefix(a, ctrDir+"/") || a == containerd.SocketPath(ctrDir) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				break
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +41,11 @@ func newAgentCommand() *cobra.Command {
 				}
 				cfg.BootstrapToken = string(b)
 			}
+			if cfg.EchoBinary == "" {
+				if exe, err := os.Executable(); err == nil {
+					cfg.EchoBinary = filepath.Join(filepath.Dir(exe), "weir-echo")
+				}
+			}
 			if cfg.NodeName == "" {
 				if cfg.NodeName, err = os.Hostname(); err != nil {
 					return err
@@ -56,7 +62,10 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.NodeName, "node-name", "", "node name (default: host name)")
 	f.StringVar(&nodeIP, "node-ip", "", "the node's address (NodePorts answer on it)")
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/weir/agent", "node identity and state")
-	f.StringVar(&cfg.Runtime, "runtime", "none", "pod runtime: none (service proxy only) or containerd")
+	f.StringVar(&cfg.Runtime, "runtime", "containerd", "pod runtime: containerd, or none (service proxy only)")
+	f.StringVar(&cfg.ContainerdDir, "containerd-dir", "/var/lib/weir/containerd", "weir's containerd: config, state and socket (started if not running)")
+	f.StringVar(&cfg.NodeNetNS, "node-netns", "", "network namespace path of a simulated node (weir up sets it)")
+	f.StringVar(&cfg.EchoBinary, "echo-binary", "", "weir-echo binary to offer as the image weir.local/echo (default: beside weir)")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -1,0 +1,252 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"weir.dev/weir/nodeagent/podnet"
+	"weir.dev/weir/nodeagent/runtime"
+)
+
+// podLoop is the kubelet's sync loop in miniature: it follows the pods
+// bound to this node and makes the runtime match, one worker per pod at a
+// time, reporting status back. A pod's key is its UID, so a pod deleted
+// and recreated under the same name is two pods.
+type podLoop struct {
+	c    kubernetes.Interface
+	rt   *runtime.Runtime
+	nw   *podnet.Network
+	node string
+	log  *slog.Logger
+	q    workqueue.TypedRateLimitingInterface[types.UID]
+
+	mu   sync.Mutex
+	pods map[types.UID]*corev1.Pod // latest seen, deleted ones removed
+}
+
+func newPodLoop(c kubernetes.Interface, rt *runtime.Runtime, nw *podnet.Network, node string, log *slog.Logger) *podLoop {
+	return &podLoop{c: c, rt: rt, nw: nw, node: node, log: log, pods: map[types.UID]*corev1.Pod{},
+		q: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
+			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"})}
+}
+
+func (l *podLoop) set(p *corev1.Pod) {
+	l.mu.Lock()
+	l.pods[p.UID] = p
+	l.mu.Unlock()
+	l.q.Add(p.UID)
+}
+
+func (l *podLoop) forget(p *corev1.Pod) {
+	l.mu.Lock()
+	delete(l.pods, p.UID)
+	l.mu.Unlock()
+	l.q.Add(p.UID)
+}
+
+func (l *podLoop) get(uid types.UID) *corev1.Pod {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pods[uid]
+}
+
+// Run follows pods until ctx ends with workers workers.
+func (l *podLoop) Run(ctx context.Context, workers int) error {
+	defer l.q.ShutDown()
+	f := informers.NewSharedInformerFactoryWithOptions(l.c, 10*time.Second, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", l.node).String()
+	}))
+	inf := f.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { l.set(o.(*corev1.Pod)) },
+		UpdateFunc: func(_, o any) { l.set(o.(*corev1.Pod)) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if p, ok := o.(*corev1.Pod); ok {
+				l.forget(p)
+			}
+		},
+	}); err != nil {
+		return err
+	}
+	f.Start(ctx.Done())
+	defer f.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return ctx.Err()
+	}
+	// Pods the node still holds that the API no longer has (deleted while
+	// the agent was down) are removed.
+	if refs, err := l.rt.ListPods(ctx); err == nil {
+		for _, r := range refs {
+			if l.get(r.UID) == nil {
+				l.q.Add(r.UID)
+			}
+		}
+	}
+	go func() {
+		if err := l.rt.Watch(ctx, func(uid types.UID) { l.q.Add(uid) }); err != nil {
+			l.log.Warn("containerd events stopped", slog.Any("error", err))
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l.next(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	l.q.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (l *podLoop) next(ctx context.Context) bool {
+	uid, quit := l.q.Get()
+	if quit {
+		return false
+	}
+	defer l.q.Done(uid)
+	after, err := l.sync(ctx, uid)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		l.log.Warn("sync pod", slog.String("uid", string(uid)), slog.Any("error", err))
+		l.q.AddRateLimited(uid)
+	case after > 0:
+		l.q.Forget(uid)
+		l.q.AddAfter(uid, after)
+	default:
+		l.q.Forget(uid)
+	}
+	return true
+}
+
+// sync makes one pod's containers match its spec and reports its status.
+func (l *podLoop) sync(ctx context.Context, uid types.UID) (time.Duration, error) {
+	pod := l.get(uid)
+	if pod == nil {
+		// Gone from the API: nothing may run for it any more.
+		return 0, l.rt.RemovePod(ctx, uid)
+	}
+	if pod.DeletionTimestamp != nil {
+		return 0, l.terminate(ctx, pod)
+	}
+	res, err := l.rt.SyncPod(ctx, pod)
+	if err != nil {
+		return 0, fmt.Errorf("sync pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	if err := l.report(ctx, pod, res.Status); err != nil {
+		return 0, err
+	}
+	return res.RequeueAfter, nil
+}
+
+// terminate stops a pod that is being deleted, reports its final status,
+// frees what it held, and finishes the delete with grace 0.
+func (l *podLoop) terminate(ctx context.Context, pod *corev1.Pod) error {
+	if err := l.rt.KillPod(ctx, pod, runtime.GracePeriod(pod)); err != nil {
+		return fmt.Errorf("stop pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	if st, err := l.rt.PodStatus(ctx, pod); err == nil {
+		_ = l.report(ctx, pod, st)
+	}
+	if err := l.rt.RemovePod(ctx, pod.UID); err != nil {
+		return fmt.Errorf("remove pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	zero := int64(0)
+	err := l.c.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID},
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("finish delete of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+// report writes status when it changed.
+func (l *podLoop) report(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
+	if apiequality.Semantic.DeepEqual(pod.Status, st) {
+		return nil
+	}
+	p := pod.DeepCopy()
+	p.Status = st
+	out, err := l.c.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	switch {
+	case apierrors.IsConflict(err):
+		// A newer pod is on its way through the informer, which will sync again.
+		return nil
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("report status of pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	l.mu.Lock()
+	if cur, ok := l.pods[out.UID]; ok && cur.ResourceVersion == pod.ResourceVersion {
+		l.pods[out.UID] = out
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// syncRoutes keeps a route to every other node's pod CIDR via its address.
+func syncRoutes(ctx context.Context, c kubernetes.Interface, nw *podnet.Network, self string, log *slog.Logger) {
+	f := informers.NewSharedInformerFactory(c, 30*time.Second)
+	inf := f.Core().V1().Nodes().Informer()
+	kick := make(chan struct{}, 1)
+	poke := func(any) {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke})
+	f.Start(ctx.Done())
+	defer f.Shutdown()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		var routes []podnet.Route
+		for _, o := range inf.GetStore().List() {
+			n := o.(*corev1.Node)
+			if n.Name == self || n.Spec.PodCIDR == "" {
+				continue
+			}
+			dst, err1 := netip.ParsePrefix(n.Spec.PodCIDR)
+			var via netip.Addr
+			for _, a := range n.Status.Addresses {
+				if a.Type == corev1.NodeInternalIP {
+					via, _ = netip.ParseAddr(a.Address)
+				}
+			}
+			if err1 == nil && via.IsValid() {
+				routes = append(routes, podnet.Route{Dst: dst, Via: via})
+			}
+		}
+		if err := nw.SyncRoutes(ctx, routes); err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("sync pod routes", slog.Any("error", err))
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/containerd/containerd/v2/client"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"weir.dev/weir/datapath"
+	"weir.dev/weir/nodeagent/containerd"
+	"weir.dev/weir/nodeagent/images"
+	"weir.dev/weir/nodeagent/ipam"
+	"weir.dev/weir/nodeagent/podnet"
+	"weir.dev/weir/nodeagent/runtime"
+)
+
+// startRuntime connects to weir's containerd (starting it if needed),
+// makes the local images available, sets up the node's pod network and
+// returns the runtime.
+func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node *corev1.Node, dp datapath.Dataplane) (*runtime.Runtime, *podnet.Network, func(), error) {
+	if node.Spec.PodCIDR == "" {
+		return nil, nil, nil, fmt.Errorf("node %s has no pod CIDR", cfg.NodeName)
+	}
+	cidr, err := netip.ParsePrefix(node.Spec.PodCIDR)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("node pod CIDR %q: %w", node.Spec.PodCIDR, err)
+	}
+	if _, err := containerd.Ensure(ctx, containerd.Config{Dir: cfg.ContainerdDir, Logger: cfg.Logger}); err != nil {
+		return nil, nil, nil, err
+	}
+	cc, err := client.New(containerd.SocketPath(cfg.ContainerdDir))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to containerd: %w", err)
+	}
+	ns := "weir-" + cfg.NodeName
+	if err := images.EnsureBusybox(ctx, cc, ns); err != nil {
+		cc.Close()
+		return nil, nil, nil, err
+	}
+	if cfg.EchoBinary != "" {
+		if _, err := os.Stat(cfg.EchoBinary); err == nil {
+			img, err := images.StaticBinary([]string{"weir.local/echo:latest", "weir.local/echo:v1", "weir.local/echo:v2"},
+				cfg.EchoBinary, []string{"/weir-echo"}, "8080/tcp", "9000/tcp", "9001/udp")
+			if err == nil {
+				_, err = images.ImportImage(ctx, cc, ns, img)
+			}
+			if err != nil {
+				cc.Close()
+				return nil, nil, nil, fmt.Errorf("import the echo image: %w", err)
+			}
+		}
+	}
+	alloc, err := ipam.New(filepath.Join(cfg.DataDir, "ipam"), cidr)
+	if err != nil {
+		cc.Close()
+		return nil, nil, nil, err
+	}
+	nw, err := podnet.New(podnet.Config{NodeNetNS: cfg.NodeNetNS, Forwarding: true, Logger: cfg.Logger}, alloc)
+	if err != nil {
+		cc.Close()
+		return nil, nil, nil, err
+	}
+	if err := nw.EnsureBridge(ctx); err != nil {
+		cc.Close()
+		return nil, nil, nil, err
+	}
+	rt, err := runtime.New(runtime.Config{
+		NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Client: cc, StateDir: filepath.Join(cfg.DataDir, "pods"),
+		Network: nw, NodeNetNS: cfg.NodeNetNS, Lookup: runtime.ClientLookup{Client: c}, Logger: cfg.Logger,
+		Attacher: dp,
+	})
+	if err != nil {
+		cc.Close()
+		return nil, nil, nil, err
+	}
+	return rt, nw, func() { nw.Close(); cc.Close() }, nil
+}
