@@ -139,3 +139,19 @@ func Eventually(t testing.TB, deadline time.Duration, what string, cond func() (
 	}
 	t.Fatalf("%s: not true within %s (last error: %v)", what, deadline, last)
 }
+
+// LoopsWithout is server.DefaultLoops() minus the named loops, for tests
+// that play a part themselves (the scheduler, say) and must not race it.
+func LoopsWithout(names ...string) []server.Loop {
+	var out []server.Loop
+	for _, l := range server.DefaultLoops() {
+		skip := false
+		for _, n := range names {
+			skip = skip || l.Name == n
+		}
+		if !skip {
+			out = append(out, l)
+		}
+	}
+	return out
+}

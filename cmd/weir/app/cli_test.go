@@ -364,7 +364,8 @@ func TestRollout(t *testing.T) {
 // TestGetWatch is acceptance 5: weir get pods -w prints a line when a pod
 // changes, within the test's deadline.
 func TestGetWatch(t *testing.T) {
-	s := cluster.Start(t)
+	// The test sets pod status itself; the scheduler must not race it.
+	s := cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("scheduler")))
 	c := s.Client(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -3,7 +3,6 @@ package deployment_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"slices"
 	"testing"
@@ -15,10 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"weir.dev/weir/controlplane/controller/deployment"
-	"weir.dev/weir/controlplane/controller/replicaset"
 	"weir.dev/weir/controlplane/server"
 	"weir.dev/weir/test/cluster"
 )
@@ -27,16 +24,9 @@ import (
 // well under a second (the progress deadline below, 3 s).
 const wait = 60 * time.Second
 
-func loops() []server.Loop {
-	return append(server.DefaultLoops(),
-		server.Loop{Name: "replicaset", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
-			return replicaset.New(c, rc, log).Run(ctx)
-		}},
-		server.Loop{Name: "deployment", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
-			return deployment.New(c, rc, log).Run(ctx)
-		}},
-	)
-}
+// loops are the server's own, without the scheduler: the test plays the
+// scheduler and the node agent itself.
+func loops() []server.Loop { return cluster.LoopsWithout("scheduler") }
 
 func namespace(t testing.TB, c kubernetes.Interface, name string) string {
 	t.Helper()

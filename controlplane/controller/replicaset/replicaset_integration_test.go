@@ -1,9 +1,7 @@
 package replicaset_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"slices"
 	"sort"
@@ -17,9 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"weir.dev/weir/controlplane/controller/replicaset"
 	"weir.dev/weir/controlplane/server"
 	"weir.dev/weir/test/cluster"
 )
@@ -28,12 +24,9 @@ import (
 // needs well under a second.
 const wait = 30 * time.Second
 
-func loops() []server.Loop {
-	return append(server.DefaultLoops(), server.Loop{Name: "replicaset",
-		Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
-			return replicaset.New(c, rc, log).Run(ctx)
-		}})
-}
+// loops are the server's own, without the scheduler: the test plays the
+// scheduler and the node agent itself.
+func loops() []server.Loop { return cluster.LoopsWithout("scheduler") }
 
 // TestReplicaSet runs the controller in a real weir server; the test
 // plays the node agent, writing pod readiness and finishing deletions.
