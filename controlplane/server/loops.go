@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"weir.dev/weir/controlplane/controller/deployment"
+	"weir.dev/weir/controlplane/controller/endpointslice"
 	"weir.dev/weir/controlplane/controller/gc"
 	"weir.dev/weir/controlplane/controller/namespace"
 	"weir.dev/weir/controlplane/controller/replicaset"
@@ -25,6 +26,9 @@ func DefaultLoops() []Loop {
 		}},
 		{Name: "replicaset", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
 			return replicaset.New(c, rc, log).Run(ctx)
+		}},
+		{Name: "endpointslice", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+			return endpointslice.New(c, rc, log, nil).Run(ctx)
 		}},
 		{Name: "scheduler", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
 			return scheduler.New(c, rc, log, nil).Run(ctx)

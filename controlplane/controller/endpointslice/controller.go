@@ -22,6 +22,13 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
+// EndpointsBatch is how long the controller gathers changes before it
+// writes a Service's legacy Endpoints object (slices are written at
+// once): readers of Endpoints see changes up to this much later, and a
+// Service whose pods change often costs one Endpoints write per batch
+// rather than one per change.
+const EndpointsBatch = 50 * time.Millisecond
+
 // Controller is the EndpointSlice controller. Run it on one server at a
 // time (the elected leader). Run may be called again after it returned;
 // each call starts from fresh caches.
@@ -35,7 +42,12 @@ type Controller struct {
 	// resync re-queues every Service now and then, a safety net under
 	// the event handlers.
 	resync time.Duration
-	now    func() time.Time
+	// endpointsBatch is how long a change waits before it is written to
+	// Endpoints, so that the changes of that time are written at once:
+	// the Endpoints object of a big Service is rewritten whole on every
+	// write, and each write competes with the slices data planes read.
+	endpointsBatch time.Duration
+	now            func() time.Time
 }
 
 // New returns an EndpointSlice controller that talks JSON to the server
@@ -51,7 +63,8 @@ func New(c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg promethe
 	}
 	return &Controller{
 		client: c, rc: rc, log: log, metrics: newMetrics(reg),
-		workers: 4, maxPerSlice: MaxEndpointsPerSlice, resync: 5 * time.Minute, now: time.Now,
+		workers: 4, maxPerSlice: MaxEndpointsPerSlice, resync: 5 * time.Minute, endpointsBatch: EndpointsBatch,
+		now: time.Now,
 	}
 }
 
@@ -155,8 +168,8 @@ func (c *Controller) newRun(kc kubernetes.Interface, factory, sliceFactory infor
 		nodes: nodeInf.Lister(), endpoints: epInf.Lister(), slices: sliceInf.Informer().GetIndexer(),
 	}
 	r.flips = newFlips(c.now)
-	r.slicesWork = newWork("endpointslices", r.syncSlices)
-	r.endpointsWork = newWork("endpoints", r.syncEndpoints)
+	r.slicesWork = newWork("endpointslices", 0, r.syncSlices)
+	r.endpointsWork = newWork("endpoints", c.endpointsBatch, r.syncEndpoints)
 	r.sliceW = newTracker(storeGetter[*discoveryv1.EndpointSlice](r.slices), sliceService)
 	r.endpointW = newTracker(storeGetter[*corev1.Endpoints](epInf.Informer().GetIndexer()), endpointsService)
 
@@ -605,11 +618,13 @@ func (r *run) observeWritten(s *discoveryv1.EndpointSlice, was map[string]bool) 
 func (r *run) deleteSlice(ctx context.Context, s *discoveryv1.EndpointSlice) error {
 	err := r.client.DiscoveryV1().EndpointSlices(s.Namespace).Delete(ctx, s.Name,
 		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &s.UID}})
-	if err != nil && !apierrors.IsNotFound(err) {
+	switch {
+	case err == nil:
+		r.metrics.writes.WithLabelValues("endpointslices", "delete").Inc()
+	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("delete endpoint slice %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	r.sliceW.deleted(s)
-	r.metrics.writes.WithLabelValues("endpointslices", "delete").Inc()
 	return nil
 }
 
@@ -679,11 +694,13 @@ func (r *run) removeEndpoints(ctx context.Context, key string) error {
 	}
 	err = r.client.CoreV1().Endpoints(ep.Namespace).Delete(ctx, ep.Name,
 		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ep.UID}})
-	if err != nil && !apierrors.IsNotFound(err) {
+	switch {
+	case err == nil:
+		r.metrics.writes.WithLabelValues("endpoints", "delete").Inc()
+	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("delete endpoints %s: %w", key, err)
 	}
 	r.endpointW.deleted(ep)
-	r.metrics.writes.WithLabelValues("endpoints", "delete").Inc()
 	return nil
 }
 

@@ -57,27 +57,32 @@ func selects(svc *corev1.Service, podLabels map[string]string) bool {
 
 // podIPv4 is the pod's IPv4 address, or "" when it has none (yet).
 func podIPv4(pod *corev1.Pod) string {
-	ips := make([]string, 0, len(pod.Status.PodIPs)+1)
 	for _, ip := range pod.Status.PodIPs {
-		ips = append(ips, ip.IP)
-	}
-	ips = append(ips, pod.Status.PodIP)
-	for _, ip := range ips {
-		if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
-			return a.String()
+		if isIPv4(ip.IP) {
+			return ip.IP
 		}
+	}
+	if isIPv4(pod.Status.PodIP) {
+		return pod.Status.PodIP
 	}
 	return ""
 }
 
-// isEndpoint says whether a pod is an endpoint at all: it has an IPv4
-// address and has not finished. Terminating pods stay (as terminating
-// endpoints) until they are gone.
-func isEndpoint(pod *corev1.Pod) bool {
+// isIPv4 says whether s is an IPv4 address in dotted-decimal form (the
+// form ParseAddr accepts, so s needs no rewriting).
+func isIPv4(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is4()
+}
+
+// endpointIP is the address of a pod that is an endpoint at all: it has
+// an IPv4 address and has not finished. Terminating pods stay (as
+// terminating endpoints) until they are gone. "" for other pods.
+func endpointIP(pod *corev1.Pod) string {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return false
+		return ""
 	}
-	return podIPv4(pod) != ""
+	return podIPv4(pod)
 }
 
 // podReady is the pod's Ready condition.
@@ -107,16 +112,17 @@ func endpointKey(ep *discoveryv1.Endpoint) string {
 	return podKey(ep.TargetRef.Namespace, ep.TargetRef.Name)
 }
 
-// podEndpoint is the pod as an endpoint of svc. node is the pod's node,
-// or nil when it is not known (the endpoint then has no zone).
-func podEndpoint(svc *corev1.Service, pod *corev1.Pod, node *corev1.Node) discoveryv1.Endpoint {
+// podEndpoint is the pod (which has address ip) as an endpoint of svc.
+// node is the pod's node, or nil when it is not known (the endpoint then
+// has no zone).
+func podEndpoint(svc *corev1.Service, pod *corev1.Pod, ip string, node *corev1.Node) discoveryv1.Endpoint {
 	serving := podReady(pod)
 	terminating := pod.DeletionTimestamp != nil
 	// A terminating pod is never ready, so clients stop opening new
 	// connections to it; it may still serve the ones it has.
 	ready := svc.Spec.PublishNotReadyAddresses || (serving && !terminating)
 	ep := discoveryv1.Endpoint{
-		Addresses:  []string{podIPv4(pod)},
+		Addresses:  []string{ip},
 		Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &terminating},
 		TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 	}
@@ -262,8 +268,8 @@ func (m sliceMeta) matches(s *discoveryv1.EndpointSlice) bool {
 		apiequality.Semantic.DeepEqual(s.OwnerReferences[0], m.owner)
 }
 
-// apply sets the Service's labels and owner on s, keeping s's other
-// labels' absence: the controller owns its slices' labels outright.
+// apply sets the Service's labels and owner on s, replacing whatever
+// labels s had: the controller owns its slices' labels outright.
 func (m sliceMeta) apply(s *discoveryv1.EndpointSlice) {
 	s.Labels = maps.Clone(m.labels)
 	s.OwnerReferences = []metav1.OwnerReference{m.owner}
@@ -301,15 +307,16 @@ func desiredGroups(svc *corev1.Service, pods []*corev1.Pod, nodes map[string]*co
 	// reconciled on every change of one.
 	var fixed *portGroup
 	if !namedTargetPorts(svc) {
-		fixed = &portGroup{ports: podPorts(svc, &corev1.Pod{}), endpoints: map[string]discoveryv1.Endpoint{}}
+		fixed = &portGroup{ports: podPorts(svc, &corev1.Pod{}), endpoints: make(map[string]discoveryv1.Endpoint, len(pods))}
 		groups[portKey(fixed.ports)] = fixed
 	}
 	for _, pod := range pods {
-		if pod.Namespace != svc.Namespace || !isEndpoint(pod) {
+		ip := endpointIP(pod)
+		if pod.Namespace != svc.Namespace || ip == "" {
 			continue
 		}
 		if fixed != nil {
-			fixed.endpoints[podKey(pod.Namespace, pod.Name)] = podEndpoint(svc, pod, nodes[pod.Spec.NodeName])
+			fixed.endpoints[podKey(pod.Namespace, pod.Name)] = podEndpoint(svc, pod, ip, nodes[pod.Spec.NodeName])
 			continue
 		}
 		ports := podPorts(svc, pod)
@@ -319,7 +326,7 @@ func desiredGroups(svc *corev1.Service, pods []*corev1.Pod, nodes map[string]*co
 			g = &portGroup{ports: ports, endpoints: map[string]discoveryv1.Endpoint{}}
 			groups[k] = g
 		}
-		g.endpoints[podKey(pod.Namespace, pod.Name)] = podEndpoint(svc, pod, nodes[pod.Spec.NodeName])
+		g.endpoints[podKey(pod.Namespace, pod.Name)] = podEndpoint(svc, pod, ip, nodes[pod.Spec.NodeName])
 	}
 	if fixed != nil && len(fixed.endpoints) == 0 {
 		delete(groups, portKey(fixed.ports))
@@ -437,8 +444,12 @@ func reconcile(svc *corev1.Service, pods []*corev1.Pod, nodes map[string]*corev1
 }
 
 // reconcilePorts does reconcile's work for the slices of one port set.
+// It takes g's endpoints as it places them.
 func reconcilePorts(svc *corev1.Service, meta sliceMeta, g *portGroup, existing []*discoveryv1.EndpointSlice, maxPerSlice int) (create, update, del []*discoveryv1.EndpointSlice) {
-	desired := maps.Clone(g.endpoints)
+	desired := g.endpoints
+	if desired == nil {
+		desired = map[string]discoveryv1.Endpoint{}
+	}
 	var unchanged []*discoveryv1.EndpointSlice
 	for _, s := range existing {
 		eps := make([]discoveryv1.Endpoint, 0, len(s.Endpoints))

@@ -571,7 +571,7 @@ func TestEndpointEqual(t *testing.T) {
 		t.Errorf("discoveryv1.EndpointConditions has %d fields; endpointEqual knows 3", n)
 	}
 	base := func() discoveryv1.Endpoint {
-		e := podEndpoint(service(), pod(1, func(p *corev1.Pod) { p.Spec.Hostname, p.Spec.Subdomain = "h", "web" }),
+		e := podEndpoint(service(), pod(1, func(p *corev1.Pod) { p.Spec.Hostname, p.Spec.Subdomain = "h", "web" }), podIP(1),
 			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{corev1.LabelTopologyZone: "z"}}})
 		return e
 	}

@@ -24,6 +24,14 @@
 // more than 100 endpoints. A Service with no endpoints keeps one empty
 // placeholder slice, as in Kubernetes.
 //
+// The legacy Endpoints object follows Kubernetes' endpoints controller:
+// ready pods in addresses, others in notReadyAddresses, terminating pods
+// left out (unless publishNotReadyAddresses), one subset per set of
+// ports, truncated at 1,000 addresses (and annotated over-capacity). It
+// is labelled endpointslice.kubernetes.io/skip-mirror=true as Kubernetes
+// does, and managed-by as the slices are, which is how the controller
+// tells its own from a hand-written one.
+//
 // Ownership. The controller owns the slices labelled
 // endpointslice.kubernetes.io/managed-by=endpointslice-controller.weir.dev
 // (each also labelled kubernetes.io/service-name and owner-referenced to
@@ -34,19 +42,26 @@
 // when a Service loses its selector or goes away.
 //
 // Reads come from client-go informers (Services, Pods, Nodes, managed
-// slices, Endpoints); work is queued per Service key in a rate-limited
-// workqueue and reconciled level-triggered. What the controller writes is
+// slices, Endpoints); work is queued per Service key in two rate-limited
+// workqueues, one for slices and one for Endpoints, and reconciled
+// level-triggered, so a slow write of a big Endpoints object never holds
+// up the slices data planes wait for. What the controller writes is
 // remembered until its own informer has seen it, so the next pass over a
 // Service never decides from a cache older than its own writes (no
-// duplicate slices, no conflicts against itself). Resource versions are
-// compared as numbers, which holds for weir's server (they are etcd
-// revisions).
+// duplicate slices, no conflicts against itself), and the echo of its
+// own write queues no pass. Resource versions are compared as numbers,
+// which holds for weir's server (they are etcd revisions).
 //
-// Metrics: weir_endpointslice_ready_to_write_seconds is the time from
-// the controller seeing a pod's Ready condition change to the slice that
-// carries it being written; the same moment is written into the
-// endpoints.kubernetes.io/last-change-trigger-time annotation, as
-// Kubernetes does, so data planes can measure programming latency end to
-// end. It runs on one server at a time (the elected leader) and talks to
-// the server only through the API, in JSON.
+// Metrics: weir_endpointslice_ready_to_write_seconds is the time from the
+// controller's pod informer receiving a Ready condition change of a pod
+// already in the slices to the write of the slice that shows it being
+// answered (a pod that only now becomes an endpoint is no readiness
+// change of the slices); weir_endpointslice_writes_total counts writes.
+// Each written slice and Endpoints object carries the
+// endpoints.kubernetes.io/last-change-trigger-time annotation, as in
+// Kubernetes: when the earliest change it carries was seen, so a data
+// plane can measure its programming latency end to end.
+//
+// It runs on one server at a time (the elected leader) and talks to the
+// server only through the API, in JSON.
 package endpointslice

@@ -50,7 +50,8 @@ func desiredEndpoints(svc *corev1.Service, pods []*corev1.Pod) *corev1.Endpoints
 	subsets := map[string]*subset{}
 	headless := svc.Spec.ClusterIP == corev1.ClusterIPNone
 	for _, pod := range pods {
-		if pod.Namespace != svc.Namespace || !isEndpoint(pod) {
+		ip := endpointIP(pod)
+		if pod.Namespace != svc.Namespace || ip == "" {
 			continue
 		}
 		if pod.DeletionTimestamp != nil && !svc.Spec.PublishNotReadyAddresses {
@@ -71,7 +72,7 @@ func desiredEndpoints(svc *corev1.Service, pods []*corev1.Pod) *corev1.Endpoints
 			subsets[k] = ss
 		}
 		addr := corev1.EndpointAddress{
-			IP:        podIPv4(pod),
+			IP:        ip,
 			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		}
 		if pod.Spec.NodeName != "" {

@@ -41,7 +41,8 @@ func start(t *testing.T) (kubernetes.Interface, *prometheus.Registry) {
 	loop := server.Loop{Name: "endpointslice", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
 		return endpointslice.New(c, rc, log, reg).Run(ctx)
 	}}
-	s := cluster.Start(t, cluster.WithLoops(append(server.DefaultLoops(), loop)))
+	// The test writes pod status itself, so the scheduler stays out.
+	s := cluster.Start(t, cluster.WithLoops(append(cluster.LoopsWithout("endpointslice", "scheduler"), loop)))
 	return s.Client(t), reg
 }
 
@@ -261,6 +262,40 @@ func TestReadiness(t *testing.T) {
 			t.Errorf("endpoint %+v: want node %s zone %q and a full pod reference", ep, wantNode, wantZone)
 		}
 	}
+
+	t.Run("zone follows the node", func(t *testing.T) {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			n, err := c.CoreV1().Nodes().Get(t.Context(), "node-z", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			n.Labels[corev1.LabelTopologyZone] = "zone-2"
+			_, err = c.CoreV1().Nodes().Update(t.Context(), n, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			t.Fatalf("relabel node: %v", err)
+		}
+		cluster.Eventually(t, wait, "p2 in zone-2", func() (bool, error) {
+			ss, err := listSlices(t.Context(), c, ns, "web")
+			if err != nil {
+				return false, err
+			}
+			for _, s := range ss {
+				for _, ep := range s.Endpoints {
+					if ep.TargetRef.Name == "p2" && ep.Zone != nil && *ep.Zone == "zone-2" {
+						return true, nil
+					}
+				}
+			}
+			return false, nil
+		})
+		ss, err := listSlices(t.Context(), c, ns, "web")
+		if err != nil || len(ss) != 1 {
+			t.Fatalf("slices %v, %v; want one", sliceNames(ss), err)
+		}
+		s = ss[0]
+	})
 
 	t.Run("not ready in one write", func(t *testing.T) {
 		// Watch the slice from its current version: the first change
@@ -704,4 +739,79 @@ func counter(t testing.TB, reg *prometheus.Registry, name, resource, op string) 
 		}
 	}
 	return 0
+}
+
+// TestRestartAdopts runs one controller, then another in its place (as
+// after a leader change): the second takes the slices and Endpoints the
+// first wrote as they are and rewrites nothing.
+func TestRestartAdopts(t *testing.T) {
+	s := cluster.Start(t)
+	c := s.Client(t)
+	runController := func(reg *prometheus.Registry) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- endpointslice.New(c, s.RESTConfig("application/json"), slog.New(slog.DiscardHandler), reg).Run(ctx)
+		}()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controller Run: %v", err)
+			}
+		}
+	}
+	ns := namespace(t, c, "restart")
+	first := prometheus.NewRegistry()
+	stop := runController(first)
+	createService(t, c, ns, "web", web, func(s *corev1.Service) { s.Labels = map[string]string{"tier": "front"} })
+	const n = 150
+	createReadyPods(t, c, ns, n)
+	want := map[string]string{}
+	for i := range n {
+		want[fmt.Sprintf("p%d", i)] = "RS-"
+	}
+	before := waitEndpoints(t, c, ns, "web", want)
+	ep := waitLegacy(t, c, ns, "web", mapValues(want, "ready"))
+	stop()
+
+	second := prometheus.NewRegistry()
+	defer runController(second)()
+	// Queued after web: once it is written, web has been looked at. (It
+	// selects no pod, so it is written once whatever the order in which
+	// the informers hear of things.)
+	createService(t, c, ns, "later", map[string]string{"app": "later"})
+	waitSlicePorts(t, c, ns, "later", []string{": "})
+	// And a change to web, queued after its first pass, is written only
+	// once that pass is over.
+	setStatus(t, c, ns, "p3", podIP(3), false)
+	want["p3"] = "---"
+	after := waitEndpoints(t, c, ns, "web", want)
+	var changed []string
+	for _, a := range after {
+		i := slices.IndexFunc(before, func(b discoveryv1.EndpointSlice) bool { return b.Name == a.Name })
+		if i < 0 || before[i].ResourceVersion != a.ResourceVersion {
+			changed = append(changed, a.Name)
+		}
+	}
+	if len(after) != len(before) || len(changed) != 1 {
+		t.Errorf("slices %v became %v, %v rewritten; want the same slices, one rewritten for p3", sliceNames(before), sliceNames(after), changed)
+	}
+	// The second controller wrote, for web, the one slice and the
+	// Endpoints for p3; for later, a placeholder slice and an Endpoints.
+	waitLegacy(t, c, ns, "later", map[string]string{})
+	cluster.Eventually(t, wait, "Endpoints show p3 not ready", func() (bool, error) {
+		got, err := c.CoreV1().Endpoints(ns).Get(t.Context(), "web", metav1.GetOptions{})
+		return err == nil && got.ResourceVersion != ep.ResourceVersion && legacyView(got)["p3"] == "notready", err
+	})
+	for _, w := range []struct {
+		resource, op string
+		want         float64
+	}{
+		{"endpointslices", "create", 1}, {"endpointslices", "update", 1}, {"endpointslices", "delete", 0},
+		{"endpoints", "create", 1}, {"endpoints", "update", 1}, {"endpoints", "delete", 0},
+	} {
+		if got := counter(t, second, "weir_endpointslice_writes_total", w.resource, w.op); got != w.want {
+			t.Errorf("second controller: %s %s = %v, want %v", w.resource, w.op, got, w.want)
+		}
+	}
 }

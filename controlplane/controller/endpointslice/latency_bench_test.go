@@ -106,6 +106,8 @@ func TestReadyToWriteLatency(t *testing.T) {
 	t.Logf("controller histogram, change seen → slice written: n=%d mean=%s p50≈%s p99≈%s",
 		h.GetSampleCount(), seconds(h.GetSampleSum()/float64(h.GetSampleCount())),
 		seconds(quantile(h, 0.5)), seconds(quantile(h, 0.99)))
+	t.Logf("writes: %v slice updates, %v Endpoints updates", counter(t, reg, "weir_endpointslice_writes_total", "endpointslices", "update"),
+		counter(t, reg, "weir_endpointslice_writes_total", "endpoints", "update"))
 	if h.GetSampleCount() != flips {
 		t.Errorf("histogram has %d samples for %d flips, want one each", h.GetSampleCount(), flips)
 	}

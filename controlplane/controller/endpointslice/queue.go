@@ -16,17 +16,20 @@ import (
 // write of a big Endpoints object never holds up the slices data planes
 // wait for, and Endpoints writes coalesce when changes come fast.
 type work struct {
-	what    string // "endpointslices" or "endpoints", for logs
-	queue   workqueue.TypedRateLimitingInterface[string]
+	what  string // "endpointslices" or "endpoints", for logs
+	queue workqueue.TypedRateLimitingInterface[string]
+	// batch delays a pass after a change, so that the changes of that
+	// time are written at once; 0 for none.
+	batch   time.Duration
 	pending *pending
 	// pass brings the key's objects in step; changes are those noted
 	// before it started, which it may mark as written.
 	pass func(ctx context.Context, key string, changes map[string]change) error
 }
 
-func newWork(what string, pass func(context.Context, string, map[string]change) error) *work {
+func newWork(what string, batch time.Duration, pass func(context.Context, string, map[string]change) error) *work {
 	return &work{
-		what: what, pending: newPending(), pass: pass,
+		what: what, batch: batch, pending: newPending(), pass: pass,
 		queue: workqueue.NewTypedRateLimitingQueue(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](10*time.Millisecond, 30*time.Second)),
 	}
@@ -37,6 +40,12 @@ func newWork(what string, pass func(context.Context, string, map[string]change) 
 func (w *work) add(key, pod string, at time.Time) {
 	if !at.IsZero() {
 		w.pending.note(key, pod, at)
+	}
+	if w.batch > 0 {
+		// A key waiting already keeps its earlier time: changes
+		// coalesce into one pass.
+		w.queue.AddAfter(key, w.batch)
+		return
 	}
 	w.queue.Add(key)
 }

@@ -62,12 +62,17 @@ func (t *tracker[T]) wrote(obj T) {
 func (t *tracker[T]) deleted(obj T) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c, ok := t.cached(objectKey(obj))
-	if !ok {
-		return
+	c, cached := t.cached(objectKey(obj))
+	_, wrote := t.m[t.group(obj)][obj.GetName()]
+	if !cached && !wrote {
+		return // nothing shows it any more
+	}
+	rv := version(obj)
+	if cached {
+		rv = max(rv, version(c))
 	}
 	var zero T
-	t.set(obj, written[T]{rv: max(version(obj), version(c)), obj: zero, deleted: true})
+	t.set(obj, written[T]{rv: rv, obj: zero, deleted: true})
 }
 
 func (t *tracker[T]) set(obj T, w written[T]) {

@@ -82,6 +82,15 @@ func TestTracker(t *testing.T) {
 			},
 		},
 		{
+			name: "a create deleted before the informer sees it",
+			steps: []step{
+				{do: "wrote", s: slice("a", 5), read: []string{"a@5"}},
+				{do: "deleted", s: slice("a", 5), read: nil},
+				{do: "event", s: slice("a", 5), known: true, read: nil},
+				{do: "delete-event", s: slice("a", 5), known: true, read: nil},
+			},
+		},
+		{
 			name: "someone else deletes what the controller wrote",
 			steps: []step{
 				{do: "wrote", s: slice("a", 5), read: []string{"a@5"}},
