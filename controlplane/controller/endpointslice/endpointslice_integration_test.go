@@ -745,7 +745,8 @@ func counter(t testing.TB, reg *prometheus.Registry, name, resource, op string) 
 // after a leader change): the second takes the slices and Endpoints the
 // first wrote as they are and rewrites nothing.
 func TestRestartAdopts(t *testing.T) {
-	s := cluster.Start(t)
+	// The test runs its own controllers; the server must not run one too.
+	s := cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("endpointslice", "scheduler")))
 	c := s.Client(t)
 	runController := func(reg *prometheus.Registry) (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
