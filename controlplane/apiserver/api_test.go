@@ -224,7 +224,7 @@ func TestCRUDSelectorsConflictsAndWatch(t *testing.T) {
 // A bound pod is deleted gracefully: it stays with a deletionTimestamp until
 // a delete with grace 0 (its agent's) removes it.
 func TestGracefulPodDelete(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx := t.Context()
 	pods := s.Client(t).CoreV1().Pods("default")
 	p := pod("graceful", nil)
@@ -255,7 +255,7 @@ func TestGracefulPodDelete(t *testing.T) {
 // 50 clients incrementing one annotation with retry-on-conflict end at
 // exactly 50 × N: no update is lost.
 func TestConcurrentIncrementsLoseNothing(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx := t.Context()
 	c := s.Client(t)
 	cms := c.CoreV1().ConfigMaps("default")
@@ -315,7 +315,7 @@ func TestConcurrentIncrementsLoseNothing(t *testing.T) {
 
 // client-go's typed clients send protobuf bodies by default.
 func TestProtobufCreate(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	c, err := kubernetes.NewForConfig(s.RESTConfig(""))
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +333,7 @@ func TestProtobufCreate(t *testing.T) {
 // A sendInitialEvents watch delivers the existing objects, then the
 // end-of-initial-events bookmark, then changes.
 func TestSendInitialEvents(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx := t.Context()
 	c := s.Client(t)
 	cms := c.CoreV1().ConfigMaps("default")
@@ -401,7 +401,7 @@ func TestSendInitialEvents(t *testing.T) {
 // An informer from client-go (which uses watch-list by default) syncs and
 // sees later changes.
 func TestClientGoInformer(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	c, err := kubernetes.NewForConfig(s.RESTConfig(""))
@@ -463,7 +463,7 @@ func TestClientGoInformer(t *testing.T) {
 
 // A label-selector watch sees an object that stops matching as DELETED.
 func TestSelectorWatchTransitions(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx := t.Context()
 	pods := s.Client(t).CoreV1().Pods("default")
 	w, err := pods.Watch(ctx, metav1.ListOptions{LabelSelector: "app=web"})
@@ -494,7 +494,7 @@ func TestSelectorWatchTransitions(t *testing.T) {
 }
 
 func TestDeleteCollectionBySelector(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx := t.Context()
 	pods := s.Client(t).CoreV1().Pods("default")
 	for _, p := range []*corev1.Pod{pod("a1", map[string]string{"app": "a"}), pod("a2", map[string]string{"app": "a"}), pod("b1", map[string]string{"app": "b"})} {
@@ -515,7 +515,7 @@ func TestDeleteCollectionBySelector(t *testing.T) {
 }
 
 func TestNamespaceLifecycleGuards(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx := t.Context()
 	c := s.Client(t)
 	for _, ns := range []string{"default", "kube-system", "kube-public"} {
@@ -549,4 +549,11 @@ func TestNamespaceLifecycleGuards(t *testing.T) {
 		_, err := c.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), err
 	})
+}
+
+// startAPI starts a server whose leader runs every loop but the
+// scheduler: these tests write pod status and count writes themselves.
+func startAPI(t *testing.T) *cluster.Server {
+	t.Helper()
+	return cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("scheduler")))
 }

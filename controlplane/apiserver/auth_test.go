@@ -20,7 +20,7 @@ import (
 )
 
 func TestNoCredentialsIs401(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	for _, path := range []string{"/api/v1/namespaces/default/pods", "/apis", "/api/v1/nodes"} {
 		resp, err := s.HTTPClient().Get(s.URL + path)
 		if err != nil {
@@ -44,7 +44,7 @@ func TestNoCredentialsIs401(t *testing.T) {
 }
 
 func TestAdminKubeconfigIsPrivateAndWorks(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	st, err := os.Stat(s.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func joinNode(t *testing.T, s *cluster.Server, node string) kubernetes.Interface
 }
 
 func TestNodeAuthorization(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	ctx := t.Context()
 	admin := s.Client(t)
 	n1 := joinNode(t, s, "n1")

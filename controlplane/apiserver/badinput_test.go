@@ -92,7 +92,7 @@ func nodePortClaim(port int) string    { return fmt.Sprintf("/registry/ranges/se
 // Kubernetes Status and that etcd's revision did not move: nothing was
 // written, not even an allocation claim.
 func TestBadInput(t *testing.T) {
-	s, c := startAPI(t)
+	s, c := startRaw(t)
 
 	// Objects the rows collide with.
 	const heldPort = 30777

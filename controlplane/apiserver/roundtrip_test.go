@@ -31,9 +31,9 @@ type rawAPI struct {
 	hc *http.Client
 }
 
-func startAPI(t *testing.T) (*cluster.Server, rawAPI) {
+func startRaw(t *testing.T) (*cluster.Server, rawAPI) {
 	t.Helper()
-	s := cluster.Start(t)
+	s := startAPI(t)
 	return s, rawAPI{s: s, hc: s.HTTPClient()}
 }
 
@@ -699,7 +699,7 @@ spec:
 // through the HTTP API, then covers legacy apiVersions, subresources,
 // patches and YAML answers, all against one server.
 func TestRoundTrip(t *testing.T) {
-	s, c := startAPI(t)
+	s, c := startRaw(t)
 
 	cases := rtKindCases()
 	if len(cases) == 0 {

@@ -51,7 +51,7 @@ func columnNames(t *metav1.Table, priority int32) []string {
 // TestTableResponses: the Table kubectl asks for, for lists, gets and
 // every includeObject policy, with kubectl's pod columns.
 func TestTableResponses(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	c := s.Client(t)
 	ctx := t.Context()
 	if _, err := c.CoreV1().Pods("default").Create(ctx, pod("web-1", map[string]string{"app": "web"}), metav1.CreateOptions{}); err != nil {
@@ -153,7 +153,7 @@ func TestTableResponses(t *testing.T) {
 
 // TestTableWatch: a watch asked for as Table sends one-row Tables.
 func TestTableWatch(t *testing.T) {
-	s := cluster.Start(t)
+	s := startAPI(t)
 	c := s.Client(t)
 	ctx := t.Context()
 	list, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -16,8 +15,8 @@ import (
 	"time"
 
 	vnetns "github.com/vishvananda/netns"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -27,13 +26,14 @@ import (
 	"weir.dev/weir/nodeagent/simnode"
 )
 
-// Demo shows a Service answering on a running local cluster: it starts the
-// echo server on the last node, publishes it as Service "weir-demo" with a
-// hand-written EndpointSlice (pods arrive with the node runtime), and asks
-// the ClusterIP from the first node, as a process in that node's cgroup —
-// where the eBPF socket load balancer translates the connect. It removes
-// what it made before returning.
-func Demo(ctx context.Context, dataDir, echoBin string, out io.Writer) error {
+// Demo shows a Service answering on a running local cluster: a
+// Deployment of the echo image (three replicas, scheduled over the nodes,
+// run by their agents through containerd), a Service selecting it (its
+// EndpointSlice written by the controller), and requests to the ClusterIP
+// from the first node, as a process in that node's cgroup — where the
+// eBPF socket load balancer picks a pod at connect(). It removes what it
+// made before returning.
+func Demo(ctx context.Context, dataDir string, out io.Writer) error {
 	var l layout
 	b, err := os.ReadFile(layoutFile(dataDir))
 	if err != nil {
@@ -50,52 +50,73 @@ func Demo(ctx context.Context, dataDir, echoBin string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	client, server := l.Nodes[0], l.Nodes[len(l.Nodes)-1]
-	n, err := c.CoreV1().Nodes().Get(ctx, server, metav1.GetOptions{})
-	if err != nil {
-		return err
+	labels := map[string]string{"app": "weir-demo"}
+	replicas := int32(3)
+	deploys := c.AppsV1().Deployments("default")
+	if _, err := deploys.Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "weir-demo"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "echo", Image: "weir.local/echo:latest", ImagePullPolicy: corev1.PullNever,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				}}},
+			},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create the demo deployment: %w", err)
 	}
-	var ip string
-	for _, a := range n.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			ip = a.Address
-		}
-	}
-	echo := exec.Command(echoBin, "--hostname", "echo-on-"+server, "--http", net.JoinHostPort(ip, "8080"), "--tcp", "-", "--udp", "-")
-	echo.Stderr = io.Discard
-	node := &simnode.Node{Name: server, Netns: simnode.NetnsName(server)}
-	if err := node.Start(echo); err != nil {
-		return fmt.Errorf("start the echo server on %s: %w", server, err)
-	}
-	defer func() { _ = echo.Process.Kill(); _ = echo.Wait() }()
-
+	defer func() {
+		fg := metav1.DeletePropagationForeground
+		_ = deploys.Delete(context.WithoutCancel(ctx), "weir-demo", metav1.DeleteOptions{PropagationPolicy: &fg})
+	}()
 	svcs := c.CoreV1().Services("default")
 	svc, err := svcs.Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "weir-demo"},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		Spec: corev1.ServiceSpec{Selector: labels,
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("create the demo service: %w", err)
 	}
 	defer func() { _ = svcs.Delete(context.WithoutCancel(ctx), "weir-demo", metav1.DeleteOptions{}) }()
-	name, proto, port := "http", corev1.ProtocolTCP, int32(8080)
-	slices := c.DiscoveryV1().EndpointSlices("default")
-	if _, err := slices.Create(ctx, &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: "weir-demo-1", Labels: map[string]string{discoveryv1.LabelServiceName: "weir-demo"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}},
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, NodeName: &server}},
-	}, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create the demo endpoints: %w", err)
-	}
-	defer func() { _ = slices.Delete(context.WithoutCancel(ctx), "weir-demo-1", metav1.DeleteOptions{}) }()
 
+	// Wait for the three pods to be ready endpoints.
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		pods, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=weir-demo"})
+		ready := 0
+		if err == nil {
+			for _, p := range pods.Items {
+				for _, cond := range p.Status.Conditions {
+					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+						ready++
+					}
+				}
+			}
+		}
+		if ready == int(replicas) {
+			for _, p := range pods.Items {
+				fmt.Fprintf(out, "pod %s on node %s at %s\n", p.Name, p.Spec.NodeName, p.Status.PodIP)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo pods not ready after 120 s (%d of %d)", ready, replicas)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	client := l.Nodes[0]
 	url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/"
-	fmt.Fprintf(out, "Service default/weir-demo ClusterIP %s -> echo server on node %s (%s:8080)\n", svc.Spec.ClusterIP, server, ip)
+	fmt.Fprintf(out, "Service default/weir-demo ClusterIP %s; asking it from node %s:\n", svc.Spec.ClusterIP, client)
 	cg := filepath.Join(agent.CgroupRoot, "weir", client)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	answered := 0
-	for answered < 3 {
+	for answered < 6 {
 		body, err := getFrom(client, cg, url)
 		if err != nil {
 			if time.Now().After(deadline) {
@@ -105,7 +126,7 @@ func Demo(ctx context.Context, dataDir, echoBin string, out io.Writer) error {
 			continue
 		}
 		answered++
-		fmt.Fprintf(out, "GET %s from node %s -> %s\n", url, client, strings.TrimSpace(body))
+		fmt.Fprintf(out, "GET %s -> %s\n", url, strings.TrimSpace(body))
 	}
 	return nil
 }
