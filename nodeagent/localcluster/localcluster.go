@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,6 +283,7 @@ func Down(dataDir string) error {
 		errs = append(errs, err)
 	}
 	killShims(ctrDir)
+	unmountUnder(ctrDir)
 	for _, n := range nodes {
 		ents, _ := os.ReadDir(filepath.Join(dataDir, "nodes", n, "pods"))
 		for _, e := range ents {
@@ -344,5 +346,25 @@ func killShims(ctrDir string) {
 				break
 			}
 		}
+	}
+}
+
+// unmountUnder detaches every mount below dir (container root file
+// systems a killed shim left), deepest first, so the directory can go.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
 	}
 }

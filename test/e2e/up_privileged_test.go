@@ -37,11 +37,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	weirBin = filepath.Join(dir, "weir")
-	build := exec.Command("go", "build", "-o", weirBin, "weir.dev/weir/cmd/weir")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build weir:", err)
-		os.Exit(1)
+	// weir-echo goes beside weir: agents offer it as the image weir.local/echo.
+	for bin, pkg := range map[string]string{weirBin: "weir.dev/weir/cmd/weir", filepath.Join(dir, "weir-echo"): "weir.dev/weir/cmd/weir-echo"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -176,5 +180,37 @@ func upServiceDown(t *testing.T, dataplane string) {
 	}
 	if _, err := os.Stat(filepath.Join("/sys/fs/bpf/weir", c.NodePrefix+"1")); err == nil {
 		t.Fatalf("eBPF pins left after weir down")
+	}
+}
+
+// The make-up story: a Deployment of the echo image runs as pods on the
+// simulated nodes (scheduler, agents, containerd), the EndpointSlice
+// controller publishes them, and the Service answers from node 1 through
+// the eBPF socket load balancer, from more than one pod.
+func TestUpDemoDeployment(t *testing.T) {
+	c := up(t, 2, "--dataplane", "ebpf")
+	out, err := exec.Command(weirBin, "demo", "--data-dir", c.DataDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("weir demo: %v\n%s", err, out)
+	}
+	pods, answers := map[string]bool{}, map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "pod" {
+			pods[f[1]] = true
+		}
+		if _, rest, ok := strings.Cut(line, "hostname="); ok {
+			answers[strings.Fields(rest)[0]] = true
+		}
+	}
+	if len(pods) != 3 {
+		t.Fatalf("demo pods %v, want 3:\n%s", pods, out)
+	}
+	if len(answers) < 2 {
+		t.Fatalf("answers came from %v, want at least two pods:\n%s", answers, out)
+	}
+	for a := range answers {
+		if !pods[a] {
+			t.Fatalf("answer from %s, which is not a demo pod:\n%s", a, out)
+		}
 	}
 }
