@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
+	"weir.dev/weir/controlplane/scheduler"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -69,76 +69,6 @@ type DrainOptions struct {
 	RetryDelay time.Duration
 }
 
-const mirrorPodAnnotation = "kubernetes.io/config.mirror"
-
-// drainPlan splits a node's pods into those to evict, those skipped with
-// a warning, and the reasons the drain may not proceed, with kubectl's
-// wording.
-func drainPlan(pods []corev1.Pod, o DrainOptions) (evict []corev1.Pod, warnings, errs []string) {
-	type group struct {
-		msg  string
-		pods []string
-	}
-	var (
-		daemonSet, bare, local []string
-		dsWarn, bareWarn       []string
-	)
-	for _, p := range pods {
-		id := p.Namespace + "/" + p.Name
-		if _, ok := p.Annotations[mirrorPodAnnotation]; ok {
-			continue
-		}
-		terminal := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
-		ref := metav1.GetControllerOf(&p)
-		if ref != nil && ref.Kind == "DaemonSet" && !terminal {
-			if o.IgnoreDaemonSets {
-				dsWarn = append(dsWarn, id)
-			} else {
-				daemonSet = append(daemonSet, id)
-			}
-			continue
-		}
-		if ref == nil && !terminal {
-			if o.Force {
-				bareWarn = append(bareWarn, id)
-			} else {
-				bare = append(bare, id)
-				continue
-			}
-		}
-		if !terminal && !o.DeleteEmptyDirData && hasEmptyDir(p) {
-			local = append(local, id)
-			continue
-		}
-		evict = append(evict, p)
-	}
-	for _, g := range []group{
-		{"DaemonSet-managed Pods (use --ignore-daemonsets to ignore)", daemonSet},
-		{"Pods that declare no controller (use --force to override)", bare},
-		{"Pods with local storage (use --delete-emptydir-data to override)", local},
-	} {
-		if len(g.pods) > 0 {
-			errs = append(errs, fmt.Sprintf("cannot delete %s: %s", g.msg, strings.Join(g.pods, ", ")))
-		}
-	}
-	if len(dsWarn) > 0 {
-		warnings = append(warnings, "ignoring DaemonSet-managed Pods: "+strings.Join(dsWarn, ", "))
-	}
-	if len(bareWarn) > 0 {
-		warnings = append(warnings, "deleting Pods that declare no controller: "+strings.Join(bareWarn, ", "))
-	}
-	return evict, warnings, errs
-}
-
-func hasEmptyDir(p corev1.Pod) bool {
-	for _, v := range p.Spec.Volumes {
-		if v.EmptyDir != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // Drain cordons a node, evicts its pods through pods/eviction and waits
 // for them to be gone, as kubectl drain does.
 func (c *Client) Drain(ctx context.Context, s Streams, o DrainOptions, name string) error {
@@ -153,13 +83,19 @@ func (c *Client) Drain(ctx context.Context, s Streams, o DrainOptions, name stri
 	sort.Slice(pods, func(i, j int) bool {
 		return pods[i].Namespace+"/"+pods[i].Name < pods[j].Namespace+"/"+pods[j].Name
 	})
-	evict, warnings, refusals := drainPlan(pods, o)
-	if len(refusals) > 0 {
-		return fmt.Errorf("unable to drain node %q due to error: [%s], continuing command...\nThere are pending nodes to be drained:\n %s",
-			name, strings.Join(refusals, ", "), name)
+	plan := scheduler.PlanDrain(pods, func(ns, ds string) error {
+		_, err := c.Typed.AppsV1().DaemonSets(ns).Get(ctx, ds, metav1.GetOptions{})
+		return err
+	}, scheduler.DrainOptions{Force: o.Force, IgnoreDaemonSets: o.IgnoreDaemonSets, DeleteEmptyDirData: o.DeleteEmptyDirData})
+	if err := plan.Err(); err != nil {
+		return fmt.Errorf("unable to drain node %q due to error: %v, continuing command...\nThere are pending nodes to be drained:\n %s", name, err, name)
 	}
-	for _, w := range warnings {
+	if w := plan.Warnings(); w != "" {
 		fmt.Fprintf(s.ErrOut, "Warning: %s\n", w)
+	}
+	var evict []corev1.Pod
+	for _, p := range plan.Evict() {
+		evict = append(evict, *p)
 	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +66,17 @@ func TestCordonAndDrain(t *testing.T) {
 		}
 		return p
 	}
+	// The DaemonSet exists: drain checks, as kubectl does.
+	labels := map[string]string{"app": "agent"}
+	if _, err := c.AppsV1().DaemonSets("default").Create(ctx, &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent-owner"},
+		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []*corev1.Pod{owned("web", "ReplicaSet"), owned("bare", ""), owned("agent", "DaemonSet")} {
 		if _, err := c.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -90,7 +102,7 @@ func TestCordonAndDrain(t *testing.T) {
 			t.Errorf("drain output lacks %q:\n%s", w, out)
 		}
 	}
-	if !strings.Contains(errOut, "Warning: ignoring DaemonSet-managed Pods: default/agent") || !strings.Contains(errOut, "Warning: deleting Pods that declare no controller: default/bare") {
+	if !strings.Contains(errOut, "Warning: ignoring DaemonSet-managed Pods: default/agent; deleting Pods that declare no controller: default/bare") {
 		t.Errorf("drain warnings:\n%s", errOut)
 	}
 	for _, name := range []string{"web", "bare"} {
