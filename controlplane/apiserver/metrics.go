@@ -16,7 +16,7 @@ type metrics struct {
 	handler        http.Handler
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, gatherer prometheus.Gatherer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_apiserver_requests_total", Help: "API requests by verb, resource and HTTP code.",
@@ -37,7 +37,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	if g, ok := reg.(prometheus.Gatherer); ok {
+	if gatherer != nil {
+		m.handler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+	} else if g, ok := reg.(prometheus.Gatherer); ok {
 		m.handler = promhttp.HandlerFor(g, promhttp.HandlerOpts{})
 	} else {
 		m.handler = promhttp.Handler()

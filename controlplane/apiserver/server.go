@@ -41,7 +41,10 @@ type Config struct {
 	ClusterCIDR  netip.Prefix
 	NodeCIDRBits int
 	Registerer   prometheus.Registerer
-	Version      string
+	// Gatherer, if set, is what /metrics serves (default: Registerer when
+	// it is also a Gatherer).
+	Gatherer prometheus.Gatherer
+	Version  string
 	// WatchBuffer is each watcher's queue length (see watchcache.Options).
 	WatchBuffer int
 	// Ready reports readiness for /readyz beyond the caches' own.
@@ -101,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 		caches: map[*resources.Resource]*watchcache.Cache{},
 	}
 	s.namespaces.terminating = map[string]bool{}
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.Gatherer)
 	if err != nil {
 		return nil, err
 	}

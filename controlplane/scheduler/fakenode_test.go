@@ -30,7 +30,7 @@ const wait = 60 * time.Second
 // schedulerLoop runs the scheduler as the leader's loop, registering
 // its metrics with reg.
 func schedulerLoop(reg prometheus.Registerer) server.Loop {
-	return server.Loop{Name: "scheduler", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+	return server.Loop{Name: "scheduler", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, _ prometheus.Registerer) error {
 		return scheduler.New(c, rc, log, reg).Run(ctx)
 	}}
 }

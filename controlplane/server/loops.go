@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -18,22 +20,22 @@ import (
 // DefaultLoops are the singleton loops every weir server runs when it leads.
 func DefaultLoops() []Loop {
 	return []Loop{
-		{Name: "garbage-collector", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+		{Name: "garbage-collector", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg prometheus.Registerer) error {
 			return gc.New(c, rc, log).Run(ctx)
 		}},
-		{Name: "namespace", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+		{Name: "namespace", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg prometheus.Registerer) error {
 			return namespace.New(c, rc, log).Run(ctx)
 		}},
-		{Name: "replicaset", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+		{Name: "replicaset", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg prometheus.Registerer) error {
 			return replicaset.New(c, rc, log).Run(ctx)
 		}},
-		{Name: "endpointslice", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
-			return endpointslice.New(c, rc, log, nil).Run(ctx)
+		{Name: "endpointslice", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg prometheus.Registerer) error {
+			return endpointslice.New(c, rc, log, reg).Run(ctx)
 		}},
-		{Name: "scheduler", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
-			return scheduler.New(c, rc, log, nil).Run(ctx)
+		{Name: "scheduler", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg prometheus.Registerer) error {
+			return scheduler.New(c, rc, log, reg).Run(ctx)
 		}},
-		{Name: "deployment", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+		{Name: "deployment", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg prometheus.Registerer) error {
 			return deployment.New(c, rc, log).Run(ctx)
 		}},
 	}

@@ -19,10 +19,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
@@ -70,10 +72,26 @@ type Config struct {
 }
 
 // Loop is a singleton control loop run under leadership with an admin
-// client; it returns when ctx ends.
+// client; it returns when ctx ends. reg is a registry for the loop's
+// metrics, fresh for each leadership term and served on /metrics while
+// the term lasts.
 type Loop struct {
 	Name string
-	Run  func(ctx context.Context, c kubernetes.Interface, cfg *rest.Config, log *slog.Logger) error
+	Run  func(ctx context.Context, c kubernetes.Interface, cfg *rest.Config, log *slog.Logger, reg prometheus.Registerer) error
+}
+
+// termGatherer serves the metrics of the current leadership term's loops;
+// each term registers its loops' collectors in a registry of its own, so
+// regaining leadership never collides with an earlier term's collectors.
+type termGatherer struct {
+	cur atomic.Pointer[prometheus.Registry]
+}
+
+func (g *termGatherer) Gather() ([]*dto.MetricFamily, error) {
+	if r := g.cur.Load(); r != nil {
+		return r.Gather()
+	}
+	return nil, nil
 }
 
 // Info tells a caller (weir up, tests) what the running server serves.
@@ -191,10 +209,12 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(etcdLatency)
 	store := storage.New(cli, etcdLatency)
 
+	terms := &termGatherer{}
 	api, err := apiserver.New(apiserver.Config{
 		Store: store, Logger: log, Authn: authn, CA: pki.ca,
 		ServiceCIDR: serviceCIDR, ClusterCIDR: clusterCIDR, NodeCIDRBits: cfg.NodeCIDRBits,
 		NodePortMin: npLo, NodePortMax: npHi, Registerer: reg,
+		Gatherer: prometheus.Gatherers{reg, terms},
 	})
 	if err != nil {
 		return err
@@ -281,7 +301,11 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = el.Run(ctx, func(lctx context.Context) { runLoops(lctx, cfg, store, kc, restCfg, log) })
+		_ = el.Run(ctx, func(lctx context.Context) {
+			termReg := prometheus.NewRegistry()
+			terms.cur.Store(termReg)
+			runLoops(lctx, cfg, store, kc, restCfg, log, termReg)
+		})
 	}()
 	log.Info("serving", slog.Any("urls", urls), slog.String("kubeconfig", kubeconfig), slog.Any("etcd", endpoints))
 	if cfg.Ready != nil {
@@ -300,7 +324,7 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // runLoops runs the singleton loops and the compactor while leading.
-func runLoops(ctx context.Context, cfg Config, store *storage.Store, kc kubernetes.Interface, rc *rest.Config, log *slog.Logger) {
+func runLoops(ctx context.Context, cfg Config, store *storage.Store, kc kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg prometheus.Registerer) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -312,7 +336,7 @@ func runLoops(ctx context.Context, cfg Config, store *storage.Store, kc kubernet
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if err := l.Run(ctx, kc, rc, log.With("loop", l.Name)); err != nil && ctx.Err() == nil {
+				if err := l.Run(ctx, kc, rc, log.With("loop", l.Name), reg); err != nil && ctx.Err() == nil {
 					log.Error("loop failed; restarting", slog.String("loop", l.Name), slog.Any("error", err))
 					select {
 					case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -177,4 +178,27 @@ func TestReadyz(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("/readyz: %d", resp.StatusCode)
 	}
+}
+
+// The leader's loops register their metrics for the term they lead in,
+// and /metrics serves them beside the API server's.
+func TestLoopMetricsAreServed(t *testing.T) {
+	s := cluster.Start(t)
+	cluster.Eventually(t, 30*time.Second, "loop metrics on /metrics", func() (bool, error) {
+		_, b := get(t, s, "/metrics")
+		text := string(b)
+		return strings.Contains(text, "weir_endpointslice_ready_to_write_seconds") &&
+			strings.Contains(text, "weir_scheduler_pending_pods") &&
+			strings.Contains(text, "weir_apiserver_registered_watchers"), fmt.Errorf("metrics: %s", weirLines(text))
+	})
+}
+
+func weirLines(text string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "# HELP weir_") {
+			out = append(out, l[:min(len(l), 60)])
+		}
+	}
+	return strings.Join(out, "\n")
 }

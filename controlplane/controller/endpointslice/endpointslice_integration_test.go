@@ -38,7 +38,7 @@ const wait = 30 * time.Second
 func start(t *testing.T) (kubernetes.Interface, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	loop := server.Loop{Name: "endpointslice", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger) error {
+	loop := server.Loop{Name: "endpointslice", Run: func(ctx context.Context, c kubernetes.Interface, rc *rest.Config, log *slog.Logger, _ prometheus.Registerer) error {
 		return endpointslice.New(c, rc, log, reg).Run(ctx)
 	}}
 	// The test writes pod status itself, so the scheduler stays out.
