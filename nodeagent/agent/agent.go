@@ -107,12 +107,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer dp.Close()
 	var pods *podLoop
 	if cfg.Runtime == "containerd" {
-		rt, nw, closeRT, err := startRuntime(ctx, cfg, c, node, dp)
+		pods = newPodLoop(c, cfg.NodeName, cfg.Logger)
+		rt, nw, closeRT, err := startRuntime(ctx, cfg, c, node, dp, pods.probes.Ready)
 		if err != nil {
 			return err
 		}
 		defer closeRT()
-		pods = newPodLoop(c, rt, nw, cfg.NodeName, cfg.Logger)
+		pods.rt, pods.nw = rt, nw
 		go syncRoutes(ctx, c, nw, cfg.NodeName, cfg.Logger)
 	}
 	var ips []netip.Addr

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"weir.dev/weir/nodeagent/podnet"
+	"weir.dev/weir/nodeagent/probe"
 	"weir.dev/weir/nodeagent/runtime"
 )
 
@@ -35,15 +36,36 @@ type podLoop struct {
 	node string
 	log  *slog.Logger
 	q    workqueue.TypedRateLimitingInterface[types.UID]
+	// probes runs the pods' probes; a readiness change or a liveness
+	// kill enqueues the pod.
+	probes *probe.Manager
 
 	mu   sync.Mutex
 	pods map[types.UID]*corev1.Pod // latest seen, deleted ones removed
 }
 
-func newPodLoop(c kubernetes.Interface, rt *runtime.Runtime, nw *podnet.Network, node string, log *slog.Logger) *podLoop {
-	return &podLoop{c: c, rt: rt, nw: nw, node: node, log: log, pods: map[types.UID]*corev1.Pod{},
+// newPodLoop returns a pod loop and its probe manager; rt and nw are set
+// before Run (the runtime takes the manager's readiness results).
+func newPodLoop(c kubernetes.Interface, node string, log *slog.Logger) *podLoop {
+	l := &podLoop{c: c, node: node, log: log, pods: map[types.UID]*corev1.Pod{},
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"})}
+	l.probes = probe.New(probe.Config{Notify: func(uid types.UID) { l.q.Add(uid) }, Kill: l.killContainer, Logger: log})
+	return l
+}
+
+// killContainer kills a container whose liveness or startup probe failed,
+// so that the next sync restarts it as the restart policy says.
+func (l *podLoop) killContainer(pod *corev1.Pod, container, containerID, reason string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), runtime.GracePeriod(pod)+30*time.Second)
+		defer cancel()
+		if err := l.rt.KillContainer(ctx, pod, container, containerID, reason); err != nil {
+			l.log.Warn("kill unhealthy container", slog.String("pod", pod.Namespace+"/"+pod.Name),
+				slog.String("container", container), slog.Any("error", err))
+		}
+		l.q.Add(pod.UID)
+	}()
 }
 
 func (l *podLoop) set(p *corev1.Pod) {
@@ -69,6 +91,7 @@ func (l *podLoop) get(uid types.UID) *corev1.Pod {
 // Run follows pods until ctx ends with workers workers.
 func (l *podLoop) Run(ctx context.Context, workers int) error {
 	defer l.q.ShutDown()
+	defer l.probes.Stop()
 	f := informers.NewSharedInformerFactoryWithOptions(l.c, 10*time.Second, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", l.node).String()
 	}))
@@ -146,14 +169,28 @@ func (l *podLoop) sync(ctx context.Context, uid types.UID) (time.Duration, error
 	pod := l.get(uid)
 	if pod == nil {
 		// Gone from the API: nothing may run for it any more.
+		l.probes.Remove(uid)
 		return 0, l.rt.RemovePod(ctx, uid)
 	}
 	if pod.DeletionTimestamp != nil {
+		l.probes.Remove(uid)
 		return 0, l.terminate(ctx, pod)
 	}
 	res, err := l.rt.SyncPod(ctx, pod)
 	if err != nil {
 		return 0, fmt.Errorf("sync pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	// The probes follow the containers just observed (pod IP, container
+	// IDs); a restarted container's readiness starts over, which enqueues
+	// the pod again if it was ready.
+	cur := pod.DeepCopy()
+	cur.Status = res.Status
+	if l.probes.Sync(cur) {
+		// A readiness result was just reset: report it now rather than a
+		// stale Ready.
+		if st, err := l.rt.PodStatus(ctx, pod); err == nil {
+			res.Status = st
+		}
 	}
 	if err := l.report(ctx, pod, res.Status); err != nil {
 		return 0, err

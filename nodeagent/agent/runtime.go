@@ -10,6 +10,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"weir.dev/weir/datapath"
@@ -22,8 +23,9 @@ import (
 
 // startRuntime connects to weir's containerd (starting it if needed),
 // makes the local images available, sets up the node's pod network and
-// returns the runtime.
-func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node *corev1.Node, dp datapath.Dataplane) (*runtime.Runtime, *podnet.Network, func(), error) {
+// returns the runtime. readiness gives readiness probe results.
+func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node *corev1.Node, dp datapath.Dataplane,
+	readiness func(types.UID, string) (bool, bool)) (*runtime.Runtime, *podnet.Network, func(), error) {
 	if node.Spec.PodCIDR == "" {
 		return nil, nil, nil, fmt.Errorf("node %s has no pod CIDR", cfg.NodeName)
 	}
@@ -73,7 +75,7 @@ func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node 
 	rt, err := runtime.New(runtime.Config{
 		NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Client: cc, StateDir: filepath.Join(cfg.DataDir, "pods"),
 		Network: nw, NodeNetNS: cfg.NodeNetNS, Lookup: runtime.ClientLookup{Client: c}, Logger: cfg.Logger,
-		Attacher: dp,
+		Attacher: dp, Readiness: readiness,
 	})
 	if err != nil {
 		cc.Close()

@@ -103,8 +103,13 @@ type Config struct {
 	Attacher PodAttacher
 	// Recorder, if set, receives events (Created, Started, Killing, Failed…).
 	Recorder func(pod *corev1.Pod, eventType, reason, message string)
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Readiness, if set, reports a container's readiness probe result
+	// (known is false before the first result). A running container with
+	// a readiness probe is ready only when Readiness says ready; without
+	// Readiness, probes are ignored and running containers are ready.
+	Readiness func(uid types.UID, container string) (ready bool, known bool)
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Runtime runs the pods of one node. Its methods are safe for concurrent
@@ -951,6 +956,16 @@ func (r *Runtime) status(ctx context.Context, pod *corev1.Pod, ps *podState) (co
 	if err != nil {
 		return corev1.PodStatus{}, err
 	}
+	if r.cfg.Readiness != nil {
+		for i := range mainObs {
+			if pod.Spec.Containers[i].ReadinessProbe == nil || mainObs[i].running == nil {
+				continue
+			}
+			if ready, known := r.cfg.Readiness(pod.UID, mainObs[i].name); !ready || !known {
+				mainObs[i].unready = true
+			}
+		}
+	}
 	podIP := ""
 	if ps.att != nil {
 		podIP = ps.att.IP.String()
@@ -1238,4 +1253,34 @@ func (r *Runtime) nodeNetNS() string {
 		return fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
 	}
 	return ""
+}
+
+// KillContainer stops container name of pod (its stop signal, then
+// SIGKILL after the pod's grace period) if its latest attempt is
+// containerID ("containerd://<id>") and still runs, as the kubelet does
+// when a liveness or startup probe fails; SyncPod then restarts it as the
+// restart policy says. reason goes into a Warning event.
+func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, containerID, reason string) error {
+	if err := checkPod(pod); err != nil {
+		return err
+	}
+	ctx = r.ctx(ctx)
+	ps := r.state(pod.UID)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.terminating {
+		return nil
+	}
+	latest, _, err := r.records(ctx, pod.UID)
+	if err != nil {
+		return err
+	}
+	rec := latest[name]
+	if rec == nil || "containerd://"+rec.ctr.ID() != containerID || terminatedFromLabels(rec.labels) != nil {
+		return nil
+	}
+	if reason != "" {
+		r.event(pod, corev1.EventTypeWarning, "Unhealthy", reason)
+	}
+	return r.stop(ctx, pod, rec, GracePeriod(pod))
 }

@@ -18,6 +18,9 @@ type observed struct {
 	restarts       int32
 	containerID    string
 	image, imageID string
+	// unready is set for a running container whose readiness probe has
+	// not succeeded (Config.Readiness).
+	unready bool
 }
 
 func (o observed) status(ready bool) corev1.ContainerStatus {
@@ -27,7 +30,7 @@ func (o observed) status(ready bool) corev1.ContainerStatus {
 		ImageID:      o.imageID,
 		ContainerID:  o.containerID,
 		RestartCount: o.restarts,
-		Ready:        ready && o.running != nil,
+		Ready:        ready && o.running != nil && !o.unready,
 		State:        corev1.ContainerState{Waiting: o.waiting, Running: o.running, Terminated: o.terminated},
 	}
 	started := o.running != nil
@@ -41,8 +44,8 @@ func (o observed) status(ready bool) corev1.ContainerStatus {
 // podStatus computes a pod's status from its containers as the kubelet
 // does (getPhase and the pod conditions). init and main hold one entry
 // per container of the spec, in spec order. A container is ready when it
-// runs (there are no readiness probes yet). prev carries the condition
-// transition times forward.
+// runs and, if it has a readiness probe, the probe succeeds (unready).
+// pod.Status carries the condition transition times forward.
 func podStatus(pod *corev1.Pod, init, main []observed, podIP, hostIP string, start, now time.Time) corev1.PodStatus {
 	policy := pod.Spec.RestartPolicy
 	if policy == "" {
@@ -95,7 +98,7 @@ func podStatus(pod *corev1.Pod, init, main []observed, podIP, hostIP string, sta
 		default:
 			waiting++
 		}
-		if o.running == nil {
+		if o.running == nil || o.unready {
 			allReady = false
 		}
 	}

@@ -86,3 +86,21 @@ func TestQOSClass(t *testing.T) {
 		}
 	}
 }
+
+func TestPodStatusUnready(t *testing.T) {
+	run := observed{name: "a", running: &corev1.ContainerStateRunning{}}
+	unready := observed{name: "b", running: &corev1.ContainerStateRunning{}, unready: true}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{}}
+	st := podStatus(pod, nil, []observed{run, unready}, "10.244.1.2", "", time.Time{}, time.Unix(200, 0))
+	if st.Phase != corev1.PodRunning {
+		t.Errorf("phase %s, want Running", st.Phase)
+	}
+	if !st.ContainerStatuses[0].Ready || st.ContainerStatuses[1].Ready {
+		t.Errorf("container ready %v %v, want true false", st.ContainerStatuses[0].Ready, st.ContainerStatuses[1].Ready)
+	}
+	for _, c := range st.Conditions {
+		if (c.Type == corev1.PodReady || c.Type == corev1.ContainersReady) && c.Status != corev1.ConditionFalse {
+			t.Errorf("%s is %s, want False", c.Type, c.Status)
+		}
+	}
+}

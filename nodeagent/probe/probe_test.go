@@ -1,0 +1,308 @@
+package probe
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// fakeClock fires After channels only when stepped.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	return ch
+}
+
+func (c *fakeClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	var keep []waiter
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	c.waiters = keep
+}
+
+// BlockUntil waits until n goroutines wait on the clock.
+func (c *fakeClock) BlockUntil(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		got := len(c.waiters)
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %d clock waiters", n)
+}
+
+type notifier struct{ n atomic.Int32 }
+
+func (n *notifier) notify(types.UID) { n.n.Add(1) }
+
+func newManager(t *testing.T, cfg Config) (*Manager, *fakeClock, *notifier) {
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	nt := &notifier{}
+	cfg.Clock, cfg.Notify = clk, nt.notify
+	m := New(cfg)
+	t.Cleanup(m.Stop)
+	return m, clk, nt
+}
+
+func testPod(id string, c corev1.Container) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-1"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{c}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", ContainerStatuses: []corev1.ContainerStatus{{
+			Name: c.Name, ContainerID: id, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+		}}},
+	}
+}
+
+// statusServer answers /healthz with the status code in code.
+func statusServer(t *testing.T) (*atomic.Int32, int, *atomic.Value) {
+	var code atomic.Int32
+	code.Store(200)
+	var hdr atomic.Value
+	hdr.Store("")
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		hdr.Store(r.Header.Get("X-Probe") + "|" + r.Host)
+		w.WriteHeader(int(code.Load()))
+	}))
+	t.Cleanup(s.Close)
+	_, port, _ := net.SplitHostPort(s.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	return &code, p, &hdr
+}
+
+func ready(t *testing.T, m *Manager, want bool) {
+	t.Helper()
+	got, known := m.Ready("uid-1", "app")
+	if !known || got != want {
+		t.Fatalf("Ready = %v (known %v), want %v", got, known, want)
+	}
+}
+
+func TestReadinessHTTP(t *testing.T) {
+	code, port, hdr := statusServer(t)
+	m, clk, nt := newManager(t, Config{})
+	c := corev1.Container{Name: "app", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: int32(port)}},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: "/healthz", Port: intstr.FromString("http"),
+			HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Probe", Value: "yes"}, {Name: "Host", Value: "example.test"}},
+		}}, InitialDelaySeconds: 5, PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 2, FailureThreshold: 3}}
+	pod := testPod("containerd://a", c)
+	if _, known := m.Ready("uid-1", "app"); known {
+		t.Fatal("known before Sync")
+	}
+	m.Sync(pod)
+	ready(t, m, false)
+	step := func() {
+		t.Helper()
+		clk.BlockUntil(t, 1)
+		clk.Step(10 * time.Second)
+		clk.BlockUntil(t, 1) // probed, waiting for the next period
+	}
+	// Initial delay: nothing is probed before 5s.
+	clk.BlockUntil(t, 1)
+	clk.Step(4 * time.Second)
+	if got := hdr.Load().(string); got != "" {
+		t.Fatalf("probed during the initial delay: %q", got)
+	}
+	clk.Step(1 * time.Second)
+	clk.BlockUntil(t, 1)
+	if got := hdr.Load().(string); got != "yes|example.test" {
+		t.Fatalf("header|host = %q", got)
+	}
+	ready(t, m, false) // 1 success of 2
+	step()
+	ready(t, m, true)
+	if nt.n.Load() == 0 {
+		t.Fatal("no notify on ready")
+	}
+
+	code.Store(500)
+	step()
+	ready(t, m, true) // 1 failure of 3
+	step()
+	ready(t, m, true)
+	n := nt.n.Load()
+	step()
+	ready(t, m, false)
+	if nt.n.Load() == n {
+		t.Fatal("no notify on not ready")
+	}
+	if _, msg, _ := m.Result("uid-1", "app", Readiness); !strings.Contains(msg, "500") {
+		t.Fatalf("message %q", msg)
+	}
+
+	code.Store(302) // 3xx is success
+	step()
+	ready(t, m, false)
+	step()
+	ready(t, m, true)
+
+	// A restart (new container ID) resets readiness.
+	if !m.Sync(testPod("containerd://b", c)) {
+		t.Fatal("Sync reported no change after a restart")
+	}
+	ready(t, m, false)
+	// The same status again changes nothing.
+	if m.Sync(testPod("containerd://b", c)) {
+		t.Fatal("Sync reported a change")
+	}
+	// Not running: known, not ready.
+	stopped := testPod("containerd://b", c)
+	stopped.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{}}
+	m.Sync(stopped)
+	ready(t, m, false)
+
+	m.Remove("uid-1")
+	if _, known := m.Ready("uid-1", "app"); known {
+		t.Fatal("known after Remove")
+	}
+}
+
+func TestReadinessTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	m, clk, _ := newManager(t, Config{})
+	c := corev1.Container{Name: "app", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(int32(port))}},
+		PeriodSeconds: 1, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}}
+	m.Sync(testPod("containerd://a", c))
+	clk.BlockUntil(t, 1) // probed at once (no initial delay)
+	ready(t, m, true)
+	ln.Close()
+	clk.Step(time.Second)
+	clk.BlockUntil(t, 1)
+	ready(t, m, false)
+}
+
+func TestUnsupported(t *testing.T) {
+	for name, h := range map[string]corev1.ProbeHandler{
+		"https": {HTTPGet: &corev1.HTTPGetAction{Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(443)}},
+		"exec":  {Exec: &corev1.ExecAction{Command: []string{"true"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m, clk, _ := newManager(t, Config{})
+			m.Sync(testPod("containerd://a", corev1.Container{Name: "app", ReadinessProbe: &corev1.Probe{
+				ProbeHandler: h, PeriodSeconds: 1, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}}))
+			clk.BlockUntil(t, 1)
+			ready(t, m, false)
+			if _, msg, known := m.Result("uid-1", "app", Readiness); !known || !strings.Contains(msg, "unsupported") {
+				t.Fatalf("message %q (known %v)", msg, known)
+			}
+		})
+	}
+}
+
+func TestLivenessKills(t *testing.T) {
+	code, port, _ := statusServer(t)
+	type kill struct{ container, id string }
+	kills := make(chan kill, 1)
+	m, clk, _ := newManager(t, Config{Kill: func(_ *corev1.Pod, c, id, _ string) { kills <- kill{c, id} }})
+	c := corev1.Container{Name: "app", LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(int32(port))}},
+		PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 2}}
+	m.Sync(testPod("containerd://a", c))
+	clk.BlockUntil(t, 1)
+	code.Store(503)
+	clk.Step(10 * time.Second)
+	clk.BlockUntil(t, 1) // 1 failure of 2
+	select {
+	case k := <-kills:
+		t.Fatalf("killed early: %v", k)
+	default:
+	}
+	clk.Step(10 * time.Second)
+	select {
+	case k := <-kills:
+		if k != (kill{"app", "containerd://a"}) {
+			t.Fatalf("kill %v", k)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not killed")
+	}
+	// A liveness probe does not gate readiness.
+	if _, known := m.Ready("uid-1", "app"); known {
+		t.Fatal("readiness known without a readiness probe")
+	}
+}
+
+func TestStartupGatesReadiness(t *testing.T) {
+	code, port, _ := statusServer(t)
+	code.Store(500)
+	m, clk, _ := newManager(t, Config{})
+	h := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(int32(port))}}
+	c := corev1.Container{Name: "app",
+		StartupProbe:   &corev1.Probe{ProbeHandler: h, PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 30},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: h, PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}}
+	m.Sync(testPod("containerd://a", c))
+	clk.BlockUntil(t, 2)
+	if _, _, known := m.Result("uid-1", "app", Readiness); known {
+		t.Fatal("readiness probed before startup succeeded")
+	}
+	code.Store(200)
+	clk.Step(10 * time.Second)
+	// Startup succeeds and stops; readiness probes and waits again.
+	clk.BlockUntil(t, 1)
+	time.Sleep(10 * time.Millisecond)
+	clk.Step(10 * time.Second)
+	clk.BlockUntil(t, 1)
+	ready(t, m, true)
+}
