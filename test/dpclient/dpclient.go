@@ -60,6 +60,9 @@ type Spec struct {
 	Timeout time.Duration
 	// Local binds the client socket to this address first (optional).
 	Local string
+	// HTTPPath, if set, makes each exchange an HTTP/1.0 GET of this path
+	// (one connection per exchange); the answer is the response body.
+	HTTPPath string
 }
 
 // Client is a running client process.
@@ -77,7 +80,7 @@ func Start(t testing.TB, s Spec) *Client {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"=1", "DP_NETNS="+s.Netns, "DP_PROTO="+s.Proto,
-		"DP_ADDR="+s.Addr, "DP_TIMEOUT="+s.Timeout.String(), "DP_LOCAL="+s.Local)
+		"DP_ADDR="+s.Addr, "DP_TIMEOUT="+s.Timeout.String(), "DP_LOCAL="+s.Local, "DP_HTTP_PATH="+s.HTTPPath)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +165,11 @@ func child() int {
 	var rd *bufio.Reader
 	for in.Scan() {
 		var r Result
+		if p := os.Getenv("DP_HTTP_PATH"); p != "" {
+			r = httpExchange(proto, addr, p, timeout)
+			_ = out.Encode(r)
+			continue
+		}
 		if conn == nil {
 			d := net.Dialer{Timeout: timeout}
 			if l := os.Getenv("DP_LOCAL"); l != "" {
@@ -202,4 +210,42 @@ func (r *Result) fail(err error) {
 	if errors.As(err, &errno) {
 		r.Errno = int(errno)
 	}
+}
+
+func httpExchange(proto, addr, path string, timeout time.Duration) Result {
+	var r Result
+	c, err := net.DialTimeout(proto, addr, timeout)
+	if err != nil {
+		r.fail(err)
+		return r
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr); err != nil {
+		r.fail(err)
+		return r
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		r.fail(err)
+		return r
+	}
+	_, body, ok := strings.Cut(string(b), "\r\n\r\n")
+	if !ok {
+		r.Err = fmt.Sprintf("malformed HTTP answer %q", b)
+		return r
+	}
+	r.Answer, r.Peer = strings.TrimSpace(body), c.RemoteAddr().String()
+	return r
+}
+
+// HTTPGet runs one HTTP GET of path as a client described by s.
+func HTTPGet(t testing.TB, s Spec, path string) (string, error) {
+	t.Helper()
+	s.HTTPPath = path
+	r := Once(t, s)
+	if r.Err != "" {
+		return "", errors.New(r.Err)
+	}
+	return r.Answer, nil
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -213,4 +214,80 @@ func TestUpDemoDeployment(t *testing.T) {
 			t.Fatalf("answer from %s, which is not a demo pod:\n%s", a, out)
 		}
 	}
+}
+
+// Readiness-gated endpoints end to end: a pod whose readiness probe starts
+// failing leaves the Service (its slice endpoint turns not ready and the
+// eBPF load balancer stops choosing it) and comes back when it passes.
+func TestReadinessGatesServiceTraffic(t *testing.T) {
+	c := up(t, 2, "--dataplane", "ebpf")
+	ctx := t.Context()
+	labels := map[string]string{"app": "gated"}
+	replicas := int32(2)
+	if _, err := c.Client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "gated"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "echo", Image: "weir.local/echo:latest", ImagePullPolicy: corev1.PullNever,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+						PeriodSeconds: 1, FailureThreshold: 1}}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "gated"},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(svc.Spec.ClusterIP, "80"),
+		Cgroup: filepath.Join("/sys/fs/cgroup/unified/weir", c.NodePrefix+"1")}
+	answers := func(n int) map[string]int {
+		seen := map[string]int{}
+		for range n {
+			if body, err := httpGet(t, spec, "/"); err == nil {
+				if _, rest, ok := strings.Cut(body, "hostname="); ok {
+					seen[strings.Fields(rest)[0]]++
+				}
+			}
+		}
+		return seen
+	}
+	cluster.Eventually(t, 120*time.Second, "both pods answer through the Service", func() (bool, error) {
+		l, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=gated"})
+		if err != nil {
+			return false, err
+		}
+		return len(l.Items) == 2 && len(answers(10)) == 2, nil
+	})
+	// Read them again: the list above may predate their status.
+	l, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=gated"})
+	if err != nil || len(l.Items) != 2 || l.Items[0].Status.PodIP == "" {
+		t.Fatalf("pods: %v %+v", err, l)
+	}
+	victim, other := l.Items[0], l.Items[1]
+	setReady := func(v string) {
+		t.Helper()
+		if _, err := httpGet(t, dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(victim.Status.PodIP, "8080")}, "/set-ready?v="+v); err != nil {
+			t.Fatalf("set-ready=%s on %s: %v", v, victim.Name, err)
+		}
+	}
+	setReady("0")
+	cluster.Eventually(t, 60*time.Second, "the unready pod gets no new connections", func() (bool, error) {
+		seen := answers(10)
+		return seen[victim.Name] == 0 && seen[other.Name] == 10, nil
+	})
+	setReady("1")
+	cluster.Eventually(t, 60*time.Second, "the pod is back once ready", func() (bool, error) {
+		return answers(10)[victim.Name] > 0, nil
+	})
+}
+
+// httpGet sends one HTTP/1.0 GET through a dpclient-style connection from
+// inside the node namespace (and cgroup) and returns the body.
+func httpGet(t *testing.T, s dpclient.Spec, path string) (string, error) {
+	t.Helper()
+	return dpclient.HTTPGet(t, s, path)
 }
