@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"weir.dev/weir/test/echo"
 )
@@ -20,6 +21,7 @@ func main() {
 	flag.StringVar(&cfg.HTTPAddr, "http", ":8080", `HTTP address ("-" disables)`)
 	flag.StringVar(&cfg.TCPAddr, "tcp", ":9000", `TCP echo address ("-" disables)`)
 	flag.StringVar(&cfg.UDPAddr, "udp", ":9001", `UDP echo address ("-" disables)`)
+	drain := flag.Duration("drain", 2*time.Second, "after SIGTERM, answer /healthz 503 but keep serving this long, so load balancers stop sending first")
 	flag.Parse()
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -30,7 +32,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "weir-echo:", err)
 		os.Exit(1)
 	}
-	if err := s.Serve(ctx); err != nil {
+	// Serve until SIGTERM, then drain: report not ready while still
+	// answering, as a well-behaved backend does during a rolling update.
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	defer stopServe()
+	go func() {
+		<-ctx.Done()
+		s.SetReady(false)
+		time.Sleep(*drain)
+		stopServe()
+	}()
+	if err := s.Serve(serveCtx); err != nil {
 		fmt.Fprintln(os.Stderr, "weir-echo:", err)
 		os.Exit(1)
 	}
