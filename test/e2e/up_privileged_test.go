@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -290,4 +291,108 @@ func TestReadinessGatesServiceTraffic(t *testing.T) {
 func httpGet(t *testing.T, s dpclient.Spec, path string) (string, error) {
 	t.Helper()
 	return dpclient.HTTPGet(t, s, path)
+}
+
+// Issue 8's zero-downtime promise: a client looping requests through the
+// Service during a rolling update of a Deployment with a readiness probe
+// sees no failed request.
+func TestRollingUpdateWithoutFailedRequests(t *testing.T) {
+	c := up(t, 2, "--dataplane", "ebpf")
+	ctx := t.Context()
+	labels := map[string]string{"app": "roll"}
+	replicas := int32(3)
+	zero, one := intstr.FromInt32(0), intstr.FromInt32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "roll"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &zero, MaxSurge: &one}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "echo", Image: "weir.local/echo:v1", ImagePullPolicy: corev1.PullNever,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+						PeriodSeconds: 1, FailureThreshold: 1}}}}}},
+	}
+	if _, err := c.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "roll"},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(svc.Spec.ClusterIP, "80"),
+		Cgroup: filepath.Join("/sys/fs/cgroup/unified/weir", c.NodePrefix+"1"), HTTPPath: "/"}
+	available := func(updated int32) (bool, error) {
+		got, err := c.Client.AppsV1().Deployments("default").Get(ctx, "roll", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		st := got.Status
+		return got.Status.ObservedGeneration >= got.Generation && st.UpdatedReplicas == updated && st.AvailableReplicas == replicas && st.Replicas == replicas, nil
+	}
+	cluster.Eventually(t, 120*time.Second, "the first version is available", func() (bool, error) { return available(replicas) })
+	cluster.Eventually(t, 60*time.Second, "the Service answers", func() (bool, error) {
+		return dpclient.Once(t, spec).Err == "", nil
+	})
+
+	// One long-lived client process loops new connections through the VIP.
+	client := dpclient.Start(t, spec)
+	stop := make(chan struct{})
+	type tally struct {
+		ok, failed int
+		errs       []string
+		hosts      map[string]bool
+	}
+	done := make(chan tally, 1)
+	go func() {
+		tl := tally{hosts: map[string]bool{}}
+		for i := 0; i < 100000; i++ {
+			select {
+			case <-stop:
+				done <- tl
+				return
+			default:
+			}
+			r := client.Exchange(t)
+			if r.Err != "" {
+				tl.failed++
+				if len(tl.errs) < 5 {
+					tl.errs = append(tl.errs, r.Err)
+				}
+				continue
+			}
+			tl.ok++
+			if _, rest, ok := strings.Cut(r.Answer, "hostname="); ok {
+				tl.hosts[strings.Fields(rest)[0]] = true
+			}
+		}
+		done <- tl
+	}()
+
+	start := time.Now()
+	patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"echo","image":"weir.local/echo:v2"}]}}}}`)
+	if _, err := c.Client.AppsV1().Deployments("default").Patch(ctx, "roll", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 180*time.Second, "the rolling update completes", func() (bool, error) {
+		if ok, err := available(replicas); !ok || err != nil {
+			return false, err
+		}
+		pods, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=roll"})
+		return err == nil && len(pods.Items) == int(replicas), err
+	})
+	took := time.Since(start)
+	time.Sleep(time.Second) // requests against the final set too
+	close(stop)
+	tl := <-done
+	t.Logf("rolling update of %d replicas took %s; %d requests, %d failed, answered by %d pods", replicas, took, tl.ok+tl.failed, tl.failed, len(tl.hosts))
+	if tl.failed > 0 {
+		t.Fatalf("%d of %d requests failed during the rolling update, e.g. %v", tl.failed, tl.ok+tl.failed, tl.errs)
+	}
+	if tl.ok < 50 || len(tl.hosts) < 2*int(replicas) {
+		t.Fatalf("the loop did not span the update: %d requests answered by %d pods, want old and new (%d)", tl.ok, len(tl.hosts), 2*replicas)
+	}
 }
