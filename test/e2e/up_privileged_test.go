@@ -64,7 +64,7 @@ type Cluster struct {
 // NodeNetns is the network namespace of node i (1-based).
 func (c *Cluster) NodeNetns(i int) string { return "weir-" + c.NodePrefix + strconv.Itoa(i) }
 
-func up(t *testing.T, nodes int, extra ...string) *Cluster {
+func up(t testing.TB, nodes int, extra ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{DataDir: t.TempDir(), Bridge: topology.UniqueName(t, "wb"), NodePrefix: topology.UniqueName(t, "e")[:6], Nodes: nodes}
 	underlay := fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), rand.IntN(256))
@@ -395,4 +395,54 @@ func TestRollingUpdateWithoutFailedRequests(t *testing.T) {
 	if tl.ok < 50 || len(tl.hosts) < 2*int(replicas) {
 		t.Fatalf("the loop did not span the update: %d requests answered by %d pods, want old and new (%d)", tl.ok, len(tl.hosts), 2*replicas)
 	}
+}
+
+// BenchmarkDeployment100 measures issue 8's figures: a 100-replica
+// Deployment from create to all available on weir up, and a full rolling
+// update of it (go test -run X -bench Deployment100 ./test/e2e). It does
+// one round whatever b.N is: each round takes minutes.
+func BenchmarkDeployment100(t *testing.B) {
+	c := up(t, 2, "--dataplane", "ebpf")
+	ctx := t.Context()
+	labels := map[string]string{"app": "big"}
+	replicas := int32(100)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "big"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "echo", Image: "weir.local/echo:v1", ImagePullPolicy: corev1.PullNever,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+						PeriodSeconds: 1, FailureThreshold: 1}}}}}},
+	}
+	available := func(updated int32) (bool, error) {
+		got, err := c.Client.AppsV1().Deployments("default").Get(ctx, "big", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		st := got.Status
+		return st.ObservedGeneration >= got.Generation && st.UpdatedReplicas == updated && st.AvailableReplicas == replicas && st.Replicas == replicas, nil
+	}
+	start := time.Now()
+	if _, err := c.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 10*time.Minute, "100 replicas available", func() (bool, error) { return available(replicas) })
+	created := time.Since(start)
+	start = time.Now()
+	patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"echo","image":"weir.local/echo:v2"}]}}}}`)
+	if _, err := c.Client.AppsV1().Deployments("default").Patch(ctx, "big", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 10*time.Minute, "rolling update complete", func() (bool, error) {
+		if ok, err := available(replicas); !ok || err != nil {
+			return false, err
+		}
+		pods, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=big"})
+		return err == nil && len(pods.Items) == int(replicas), err
+	})
+	rolled := time.Since(start)
+	t.ReportMetric(created.Seconds(), "s-to-available")
+	t.ReportMetric(rolled.Seconds(), "s-rolling-update")
+	t.Logf("100-replica Deployment on weir up (2 nodes, eBPF): create → all available %s; full rolling update (25%%/25%%) %s", created.Round(time.Millisecond), rolled.Round(time.Millisecond))
 }
