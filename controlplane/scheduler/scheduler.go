@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -20,6 +19,8 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
+
+	"weir.dev/weir/controlplane/apiclient"
 )
 
 // SchedulerName is the spec.schedulerName of the pods this scheduler
@@ -67,21 +68,9 @@ func New(c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg promethe
 // node until ctx ends; it returns nil then, or an error when it cannot
 // start.
 func (s *Scheduler) Run(ctx context.Context) error {
-	client := s.client
-	if s.rc != nil {
-		// The typed clients prefer protobuf unless told otherwise; weir's
-		// server answers JSON only.
-		cfg := rest.CopyConfig(s.rc)
-		cfg.ContentType = "application/json"
-		cfg.AcceptContentTypes = "application/json"
-		kc, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return fmt.Errorf("build client: %w", err)
-		}
-		client = kc
-	}
-	if client == nil {
-		return errors.New("scheduler: a client or a rest config is required")
+	client, err := apiclient.Typed("scheduler", s.client, s.rc)
+	if err != nil {
+		return err
 	}
 	r := &run{
 		client: client, log: s.log, m: s.metrics, now: s.now,

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"weir.dev/weir/controlplane/apiclient"
 	"weir.dev/weir/controlplane/controller/replicaset"
 )
 
@@ -51,7 +52,7 @@ func New(c kubernetes.Interface, rc *rest.Config, log *slog.Logger) *Controller 
 // Deployment until ctx ends; it returns nil then, or an error when it
 // cannot start.
 func (c *Controller) Run(ctx context.Context) error {
-	kc, err := jsonClient(c.client, c.rc)
+	kc, err := apiclient.Typed("deployment", c.client, c.rc)
 	if err != nil {
 		return err
 	}
@@ -109,25 +110,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	r.queue.ShutDown()
 	wg.Wait()
 	return nil
-}
-
-// jsonClient builds a clientset that sends and accepts JSON only, which
-// is what weir's server answers.
-func jsonClient(c kubernetes.Interface, rc *rest.Config) (kubernetes.Interface, error) {
-	if rc == nil {
-		if c == nil {
-			return nil, errors.New("deployment: a client or a rest config is required")
-		}
-		return c, nil
-	}
-	cfg := rest.CopyConfig(rc)
-	cfg.ContentType = "application/json"
-	cfg.AcceptContentTypes = "application/json"
-	kc, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("build client: %w", err)
-	}
-	return kc, nil
 }
 
 // run is one Run's state.

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"weir.dev/weir/controlplane/apiclient"
 )
 
 // EndpointsBatch is how long the controller gathers changes before it
@@ -73,18 +75,9 @@ func New(c kubernetes.Interface, rc *rest.Config, log *slog.Logger, reg promethe
 // step until ctx ends; it returns nil then, or an error when it cannot
 // start.
 func (c *Controller) Run(ctx context.Context) error {
-	kc := c.client
-	if c.rc != nil {
-		cfg := rest.CopyConfig(c.rc)
-		cfg.ContentType = "application/json"
-		cfg.AcceptContentTypes = "application/json"
-		var err error
-		if kc, err = kubernetes.NewForConfig(cfg); err != nil {
-			return fmt.Errorf("build client: %w", err)
-		}
-	}
-	if kc == nil {
-		return errors.New("endpointslice: a client or a rest config is required")
+	kc, err := apiclient.Typed("endpointslice", c.client, c.rc)
+	if err != nil {
+		return err
 	}
 
 	factory := informers.NewSharedInformerFactoryWithOptions(kc, 0,

@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
+
+	"weir.dev/weir/controlplane/apiclient"
 )
 
 // Controller is the garbage collector. Run it on one server at a time
@@ -50,7 +52,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.client == nil || c.rc == nil {
 		return errors.New("gc: a client and a rest config are required")
 	}
-	dyn, err := dynamic.NewForConfig(jsonConfig(c.rc))
+	dyn, err := dynamic.NewForConfig(apiclient.JSONConfig(c.rc))
 	if err != nil {
 		return fmt.Errorf("build dynamic client: %w", err)
 	}
@@ -62,15 +64,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	return newCollector(dyn, cat, c.log).run(ctx, c.workers)
-}
-
-// jsonConfig copies rc for a client that speaks JSON only, which is all
-// weir's server and the dynamic client have in common.
-func jsonConfig(rc *rest.Config) *rest.Config {
-	cfg := rest.CopyConfig(rc)
-	cfg.ContentType = "application/json"
-	cfg.AcceptContentTypes = "application/json"
-	return cfg
 }
 
 // collector is one run of the garbage collector: an informer per

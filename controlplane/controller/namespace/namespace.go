@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
+
+	"weir.dev/weir/controlplane/apiclient"
 )
 
 // errContentRemaining asks for another pass later: the namespace still
@@ -56,9 +58,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.client == nil || c.rc == nil {
 		return errors.New("namespace: a client and a rest config are required")
 	}
-	cfg := rest.CopyConfig(c.rc)
-	cfg.ContentType = "application/json"
-	cfg.AcceptContentTypes = "application/json"
+	cfg := apiclient.JSONConfig(c.rc)
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("build dynamic client: %w", err)
