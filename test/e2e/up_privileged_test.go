@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"weir.dev/weir/nodeagent/simnode"
 	"weir.dev/weir/test/cluster"
 	"weir.dev/weir/test/dpclient"
 	"weir.dev/weir/test/topology"
@@ -445,4 +448,155 @@ func BenchmarkDeployment100(t *testing.B) {
 	t.ReportMetric(created.Seconds(), "s-to-available")
 	t.ReportMetric(rolled.Seconds(), "s-rolling-update")
 	t.Logf("100-replica Deployment on weir up (2 nodes, eBPF): create → all available %s; full rolling update (25%%/25%%) %s", created.Round(time.Millisecond), rolled.Round(time.Millisecond))
+}
+
+// An agent killed with SIGKILL and started again keeps its node's pods
+// running (same containers, same IPs), and the eBPF data plane, pinned in
+// bpffs, keeps serving the Service throughout: no new connection fails and
+// an established one survives.
+func TestAgentKillAndRestart(t *testing.T) {
+	c := up(t, 1, "--dataplane", "ebpf")
+	ctx := t.Context()
+	labels := map[string]string{"app": "steady"}
+	replicas := int32(2)
+	if _, err := c.Client.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "steady"},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "echo", Image: "weir.local/echo:latest", ImagePullPolicy: corev1.PullNever,
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "tcp", ContainerPort: 9000}}}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "steady"},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{
+			{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
+			{Name: "tcp", Port: 9000, TargetPort: intstr.FromString("tcp")}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := c.NodePrefix + "1"
+	cg := filepath.Join("/sys/fs/cgroup/unified/weir", node)
+	httpSpec := dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(svc.Spec.ClusterIP, "80"), Cgroup: cg, HTTPPath: "/"}
+	cluster.Eventually(t, 120*time.Second, "the Service answers", func() (bool, error) {
+		return dpclient.Once(t, httpSpec).Err == "", nil
+	})
+	type podState struct{ ip, container string }
+	snapshot := func() map[string]podState {
+		l, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=steady"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]podState{}
+		for _, p := range l.Items {
+			id := ""
+			if len(p.Status.ContainerStatuses) == 1 {
+				id = p.Status.ContainerStatuses[0].ContainerID
+			}
+			out[p.Name] = podState{ip: p.Status.PodIP, container: id}
+		}
+		return out
+	}
+	before := snapshot()
+
+	// A long-lived connection and a loop of new ones through the VIP.
+	held := dpclient.Start(t, dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(svc.Spec.ClusterIP, "9000"), Cgroup: cg})
+	if r := held.Exchange(t); r.Err != "" {
+		t.Fatalf("held connection: %s", r.Err)
+	}
+	loop := dpclient.Start(t, httpSpec)
+	stop := make(chan struct{})
+	failures := make(chan []string, 1)
+	go func() {
+		var errs []string
+		n := 0
+		for ; n < 100000; n++ {
+			select {
+			case <-stop:
+				failures <- errs
+				return
+			default:
+			}
+			if r := loop.Exchange(t); r.Err != "" {
+				errs = append(errs, r.Err)
+			}
+		}
+		failures <- errs
+	}()
+
+	// Kill -9 the node's agent and start it again with the same command.
+	lease, err := c.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, argv := agentProcess(t, c, node)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	restarted := exec.Command(argv[0], argv[1:]...)
+	logf, err := os.OpenFile(filepath.Join(c.DataDir, "nodes", node, "agent.log"), os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted.Stdout, restarted.Stderr = logf, logf
+	restarted.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := startInNetns(c.NodeNetns(1), restarted); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = restarted.Process.Kill(); _ = restarted.Wait(); logf.Close() })
+
+	// The restarted agent is back once it renews the lease (it does at
+	// start); the killed one cannot have.
+	cluster.Eventually(t, 60*time.Second, "the restarted agent renews its lease", func() (bool, error) {
+		l, err := c.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, node, metav1.GetOptions{})
+		return err == nil && l.ResourceVersion != lease.ResourceVersion, err
+	})
+	time.Sleep(2 * time.Second)
+	close(stop)
+	if errs := <-failures; len(errs) > 0 {
+		t.Fatalf("%d new connections failed across the agent restart, e.g. %v", len(errs), errs[:min(3, len(errs))])
+	}
+	if r := held.Exchange(t); r.Err != "" {
+		t.Fatalf("the established connection did not survive the agent restart: %s", r.Err)
+	}
+	after := snapshot()
+	for name, b := range before {
+		if a := after[name]; a != b {
+			t.Errorf("pod %s changed across the agent restart: %+v → %+v", name, b, a)
+		}
+	}
+}
+
+// agentProcess finds the agent of node in this cluster's data dir.
+func agentProcess(t *testing.T, c *Cluster, node string) (int, []string) {
+	t.Helper()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(argv) > 2 && argv[1] == "agent" && slices.Contains(argv, node) && slices.Contains(argv, filepath.Join(c.DataDir, "nodes", node)) {
+			return pid, argv
+		}
+	}
+	t.Fatalf("no agent process for node %s", node)
+	return 0, nil
+}
+
+// startInNetns starts cmd from a thread inside the namespace, as weir up
+// does, so it keeps the host's /sys.
+func startInNetns(ns string, cmd *exec.Cmd) error {
+	n := &simnode.Node{Netns: ns}
+	return n.Start(cmd)
 }
