@@ -600,3 +600,61 @@ func startInNetns(ns string, cmd *exec.Cmd) error {
 	n := &simnode.Node{Netns: ns}
 	return n.Start(cmd)
 }
+
+// Pods on two nodes reach each other by pod IP (routes between the nodes'
+// pod CIDRs), and a ClusterIP Service reaches both from a pod through the
+// eBPF data plane.
+func TestPodsAcrossNodes(t *testing.T) {
+	c := up(t, 2, "--dataplane", "ebpf")
+	ctx := t.Context()
+	var pods []*corev1.Pod
+	for i := 1; i <= 2; i++ {
+		p, err := c.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i), Labels: map[string]string{"app": "across"}},
+			Spec: corev1.PodSpec{NodeName: c.NodePrefix + strconv.Itoa(i), Containers: []corev1.Container{{
+				Name: "echo", Image: "weir.local/echo:latest", ImagePullPolicy: corev1.PullNever,
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods = append(pods, p)
+	}
+	svc, err := c.Client.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "across"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "across"},
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips := map[string]string{}
+	cluster.Eventually(t, 120*time.Second, "both pods run with an IP", func() (bool, error) {
+		for _, p := range pods {
+			got, err := c.Client.CoreV1().Pods("default").Get(ctx, p.Name, metav1.GetOptions{})
+			if err != nil || got.Status.Phase != corev1.PodRunning || got.Status.PodIP == "" {
+				return false, err
+			}
+			ips[p.Name] = got.Status.PodIP
+			p.UID = got.UID
+		}
+		return true, nil
+	})
+	// A client inside pod p1's network namespace (and node 1's cgroup).
+	from := func(addr string) dpclient.Spec {
+		return dpclient.Spec{Netns: "weirpod-" + string(pods[0].UID), Proto: "tcp", Addr: addr,
+			Cgroup: filepath.Join("/sys/fs/cgroup/unified/weir", c.NodePrefix+"1")}
+	}
+	body, err := dpclient.HTTPGet(t, from(net.JoinHostPort(ips["p2"], "8080")), "/")
+	if err != nil || !strings.Contains(body, "hostname=p2 ") || !strings.Contains(body, "client="+ips["p1"]+":") {
+		t.Fatalf("p1 → p2 by pod IP across nodes: %q %v (want p2 answering and seeing p1's address %s)", body, err, ips["p1"])
+	}
+	seen := map[string]bool{}
+	cluster.Eventually(t, 60*time.Second, "the ClusterIP reaches pods on both nodes from p1", func() (bool, error) {
+		body, err := dpclient.HTTPGet(t, from(net.JoinHostPort(svc.Spec.ClusterIP, "80")), "/")
+		if _, rest, ok := strings.Cut(body, "hostname="); ok {
+			seen[strings.Fields(rest)[0]] = true
+		}
+		return seen["p1"] && seen["p2"], err
+	})
+}
