@@ -573,7 +573,7 @@ func TestAgentKillAndRestart(t *testing.T) {
 }
 
 // agentProcess finds the agent of node in this cluster's data dir.
-func agentProcess(t *testing.T, c *Cluster, node string) (int, []string) {
+func agentProcess(t testing.TB, c *Cluster, node string) (int, []string) {
 	t.Helper()
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -657,4 +657,63 @@ func TestPodsAcrossNodes(t *testing.T) {
 		}
 		return seen["p1"] && seen["p2"], err
 	})
+}
+
+// BenchmarkPodStartup100 measures issue 5's figures on one node of weir up:
+// create → Running latency for 100 pods (image present), p50 and p99, and
+// the agent's RSS holding them (go test -run X -bench PodStartup100).
+func BenchmarkPodStartup100(b *testing.B) {
+	c := up(b, 1, "--dataplane", "ebpf")
+	ctx := b.Context()
+	const n = 100
+	start := map[string]time.Time{}
+	for i := range n {
+		name := fmt.Sprintf("s%03d", i)
+		start[name] = time.Now()
+		if _, err := c.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "weir.local/busybox:latest",
+				ImagePullPolicy: corev1.PullNever, Command: []string{"sleep", "3600"}}}},
+		}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	running := map[string]time.Duration{}
+	w, err := c.Client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	deadline := time.After(5 * time.Minute)
+	for len(running) < n {
+		select {
+		case ev := <-w.ResultChan():
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			if _, done := running[p.Name]; !done {
+				running[p.Name] = time.Since(start[p.Name])
+			}
+		case <-deadline:
+			b.Fatalf("only %d of %d pods Running after 5 min", len(running), n)
+		}
+	}
+	var lat []time.Duration
+	for _, d := range running {
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	pid, _ := agentProcess(b, c, c.NodePrefix+"1")
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss := ""
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			rss = strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
+		}
+	}
+	b.ReportMetric(lat[n/2].Seconds(), "s-p50")
+	b.ReportMetric(lat[n*99/100].Seconds(), "s-p99")
+	b.Logf("100 pods on one node (image present): create → Running p50 %s, p99 %s; agent RSS %s",
+		lat[n/2].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond), rss)
 }
