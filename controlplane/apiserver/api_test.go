@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 
+	"weir.dev/weir/controlplane/server"
 	"weir.dev/weir/test/cluster"
 	"weir.dev/weir/test/etcdproc"
 )
@@ -31,7 +32,7 @@ import (
 // external etcd process.
 func backends(t *testing.T, f func(t *testing.T, s *cluster.Server)) {
 	// Without the scheduler: these tests count every write to their pods.
-	loops := cluster.WithLoops(cluster.LoopsWithout("scheduler"))
+	loops := cluster.WithLoops(apiLoops())
 	t.Run("embedded-etcd", func(t *testing.T) { f(t, cluster.Start(t, loops)) })
 	t.Run("external-etcd", func(t *testing.T) {
 		e := etcdproc.Start(t)
@@ -551,9 +552,15 @@ func TestNamespaceLifecycleGuards(t *testing.T) {
 	})
 }
 
-// startAPI starts a server whose leader runs every loop but the
-// scheduler: these tests write pod status and count writes themselves.
+// startAPI starts a server whose leader runs the garbage collector and
+// the namespace controller only: these tests write objects' status and
+// compare resource versions themselves, which the workload controllers
+// and the scheduler would race.
 func startAPI(t *testing.T) *cluster.Server {
 	t.Helper()
-	return cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("scheduler")))
+	return cluster.Start(t, cluster.WithLoops(apiLoops()))
+}
+
+func apiLoops() []server.Loop {
+	return cluster.LoopsWithout("scheduler", "replicaset", "deployment", "endpointslice")
 }
