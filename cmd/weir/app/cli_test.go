@@ -90,7 +90,8 @@ spec:
 // removed from the file leaves the object, multi-document files,
 // directories, stdin, dry runs, and a bad document.
 func TestApply(t *testing.T) {
-	s := cluster.Start(t)
+	// The workload controllers would write status behind the test.
+	s := cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("scheduler", "replicaset", "deployment", "endpointslice")))
 	c := s.Client(t)
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -222,7 +223,8 @@ func TestApply(t *testing.T) {
 // TestVerbs drives the other verbs through the command tree and checks
 // their output and effect.
 func TestVerbs(t *testing.T) {
-	s := cluster.Start(t)
+	// The workload controllers would write status behind the test.
+	s := cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("scheduler", "replicaset", "deployment", "endpointslice")))
 	c := s.Client(t)
 	ctx := t.Context()
 	f := writeFile(t, t.TempDir(), "nginx.yaml", nginxV1)
