@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"reflect"
-	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -177,6 +176,3 @@ func boolString(b bool) string {
 	}
 	return "false"
 }
-
-// kindLower is "pods" style naming for messages.
-func kindLower(s string) string { return strings.ToLower(s) }
