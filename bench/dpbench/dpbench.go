@@ -14,12 +14,10 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
 
-	vnetns "github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 
 	"weir.dev/weir/datapath"
@@ -130,26 +128,6 @@ func newTopo() (*topo, func(), error) {
 		}
 	}
 	return t, cleanup, nil
-}
-
-// inNetns runs f on a thread inside ns; the thread is discarded after.
-func inNetns(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := vnetns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := vnetns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
 }
 
 func serve(ns, addr string) (func(), error) {

@@ -24,6 +24,7 @@ import (
 	"weir.dev/weir/nodeagent/heartbeat"
 	"weir.dev/weir/nodeagent/join"
 	"weir.dev/weir/nodeagent/proxy"
+	"weir.dev/weir/nodeagent/simnode"
 )
 
 // Config configures an agent.
@@ -52,9 +53,6 @@ type Config struct {
 	Registerer      prometheus.Registerer
 }
 
-// CgroupRoot is the cgroup v2 mount on this machine kind.
-const CgroupRoot = "/sys/fs/cgroup/unified"
-
 // NewDataplane builds the data plane an agent is configured for.
 func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 	switch cfg.Dataplane {
@@ -63,7 +61,7 @@ func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 	case "ebpf", "":
 		// Socket load balancing for every process under the node's cgroup
 		// parent (DESIGN.md "Seams": /weir/<node> in the unified tree).
-		cg := filepath.Join(CgroupRoot, "weir", cfg.NodeName)
+		cg := filepath.Join(simnode.CgroupRoot, "weir", cfg.NodeName)
 		if err := os.MkdirAll(cg, 0o755); err != nil {
 			return nil, fmt.Errorf("create node cgroup %s: %w", cg, err)
 		}

@@ -9,12 +9,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	vnetns "github.com/vishvananda/netns"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"weir.dev/weir/nodeagent/agent"
 	"weir.dev/weir/nodeagent/simnode"
 )
 
@@ -113,7 +109,7 @@ func Demo(ctx context.Context, dataDir string, out io.Writer) error {
 	client := l.Nodes[0]
 	url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/"
 	fmt.Fprintf(out, "Service default/weir-demo ClusterIP %s; asking it from node %s:\n", svc.Spec.ClusterIP, client)
-	cg := filepath.Join(agent.CgroupRoot, "weir", client)
+	cg := filepath.Join(simnode.CgroupRoot, "weir", client)
 	deadline = time.Now().Add(60 * time.Second)
 	answered := 0
 	for answered < 6 {
@@ -135,71 +131,38 @@ func Demo(ctx context.Context, dataDir string, out io.Writer) error {
 // its cgroup (when the cgroup exists: the eBPF data plane made it).
 func getFrom(node, cgroup, url string) (string, error) {
 	if _, err := os.Stat(cgroup); err == nil {
-		orig, err := ownCgroup()
+		restore, err := simnode.JoinCgroup(cgroup)
 		if err != nil {
 			return "", err
 		}
-		if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-			return "", fmt.Errorf("join node cgroup: %w", err)
-		}
-		defer os.WriteFile(filepath.Join(orig, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644)
+		defer restore()
 	}
-	type result struct {
-		body string
-		err  error
-	}
-	rc := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := vnetns.GetFromName(simnode.NetnsName(node))
-		if err == nil {
-			err = vnetns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			rc <- result{err: err}
-			return
-		}
-		// A dialer without proxies, keep-alives or extra goroutines: the
-		// connect must happen on this thread, inside the namespace.
+	var body string
+	err := (&simnode.Node{Netns: simnode.NetnsName(node)}).Do(func() error {
+		// One raw HTTP/1.0 exchange: no proxies, keep-alives or extra
+		// goroutines, so the connect happens on this thread, inside the
+		// namespace.
 		conn, err := net.DialTimeout("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), 2*time.Second)
 		if err != nil {
-			rc <- result{err: err}
-			return
+			return err
 		}
 		defer conn.Close()
 		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
 		req.Close = true
 		if err := req.Write(conn); err != nil {
-			rc <- result{err: err}
-			return
+			return err
 		}
 		b, err := io.ReadAll(conn)
 		if err != nil {
-			rc <- result{err: err}
-			return
+			return err
 		}
-		parts := strings.SplitN(string(b), "\r\n\r\n", 2)
-		if len(parts) != 2 {
-			rc <- result{err: fmt.Errorf("malformed HTTP answer %q", b)}
-			return
+		_, rest, ok := strings.Cut(string(b), "\r\n\r\n")
+		if !ok {
+			return fmt.Errorf("malformed HTTP answer %q", b)
 		}
-		rc <- result{body: parts[1]}
-	}()
-	r := <-rc
-	return r.body, r.err
-}
-
-func ownCgroup() (string, error) {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "0::"); ok {
-			return filepath.Join(agent.CgroupRoot, rest), nil
-		}
-	}
-	return "", fmt.Errorf("no cgroup v2 entry in /proc/self/cgroup")
+		body = rest
+		return nil
+	})
+	return body, err
 }

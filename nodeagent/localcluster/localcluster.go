@@ -30,7 +30,6 @@ import (
 	"weir.dev/weir/controlplane/auth"
 	"weir.dev/weir/controlplane/server"
 	"weir.dev/weir/datapath/ebpf"
-	"weir.dev/weir/nodeagent/agent"
 	"weir.dev/weir/nodeagent/containerd"
 	"weir.dev/weir/nodeagent/runtime"
 	"weir.dev/weir/nodeagent/simnode"
@@ -275,7 +274,7 @@ func Down(dataDir string) error {
 	// processes, containerd and its shims, then free their namespaces.
 	ctrDir := filepath.Join(dataDir, "containerd")
 	for _, n := range nodes {
-		_ = os.WriteFile(filepath.Join(agent.CgroupRoot, "weir", n, "cgroup.kill"), []byte("1"), 0o644)
+		_ = os.WriteFile(filepath.Join(simnode.CgroupRoot, "weir", n, "cgroup.kill"), []byte("1"), 0o644)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
