@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 
-	"weir.dev/weir/controlplane/server"
 	"weir.dev/weir/test/cluster"
 	"weir.dev/weir/test/etcdproc"
 )
@@ -32,7 +31,7 @@ import (
 // external etcd process.
 func backends(t *testing.T, f func(t *testing.T, s *cluster.Server)) {
 	// Without the scheduler: these tests count every write to their pods.
-	loops := cluster.WithLoops(apiLoops())
+	loops := cluster.WithLoops(cluster.APILoops())
 	t.Run("embedded-etcd", func(t *testing.T) { f(t, cluster.Start(t, loops)) })
 	t.Run("external-etcd", func(t *testing.T) {
 		e := etcdproc.Start(t)
@@ -558,9 +557,5 @@ func TestNamespaceLifecycleGuards(t *testing.T) {
 // and the scheduler would race.
 func startAPI(t *testing.T) *cluster.Server {
 	t.Helper()
-	return cluster.Start(t, cluster.WithLoops(apiLoops()))
-}
-
-func apiLoops() []server.Loop {
-	return cluster.LoopsWithout("scheduler", "replicaset", "deployment", "endpointslice")
+	return cluster.Start(t, cluster.WithLoops(cluster.APILoops()))
 }

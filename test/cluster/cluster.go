@@ -155,3 +155,10 @@ func LoopsWithout(names ...string) []server.Loop {
 	}
 	return out
 }
+
+// APILoops are the loops for tests of API and CLI behaviour: the garbage
+// collector and the namespace controller, without the scheduler and the
+// workload controllers, which write status behind a test's back.
+func APILoops() []server.Loop {
+	return LoopsWithout("scheduler", "replicaset", "deployment", "endpointslice")
+}

@@ -91,7 +91,7 @@ spec:
 // directories, stdin, dry runs, and a bad document.
 func TestApply(t *testing.T) {
 	// The workload controllers would write status behind the test.
-	s := cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("scheduler", "replicaset", "deployment", "endpointslice")))
+	s := cluster.Start(t, cluster.WithLoops(cluster.APILoops()))
 	c := s.Client(t)
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -224,7 +224,7 @@ func TestApply(t *testing.T) {
 // their output and effect.
 func TestVerbs(t *testing.T) {
 	// The workload controllers would write status behind the test.
-	s := cluster.Start(t, cluster.WithLoops(cluster.LoopsWithout("scheduler", "replicaset", "deployment", "endpointslice")))
+	s := cluster.Start(t, cluster.WithLoops(cluster.APILoops()))
 	c := s.Client(t)
 	ctx := t.Context()
 	f := writeFile(t, t.TempDir(), "nginx.yaml", nginxV1)
