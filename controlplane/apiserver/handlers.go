@@ -286,9 +286,21 @@ func (s *Server) create(ctx context.Context, ri requestInfo, obj runtime.Object,
 	if res.Namespaced {
 		require = []string{resources.ByGVK(corev1.SchemeGroupVersion.WithKind("Namespace")).Key("", m.GetNamespace())}
 	}
-	requested := obj.DeepCopyObject()
+	// Only kinds that allocate (Services, Nodes) change between attempts
+	// and need the request kept apart to tell chosen values from asked ones;
+	// the rest write obj itself, sparing two deep copies per create.
+	requested := obj
+	_, isSvc := obj.(*corev1.Service)
+	_, isNode := obj.(*corev1.Node)
+	allocates := isSvc || isNode
+	if allocates {
+		requested = obj.DeepCopyObject()
+	}
 	for attempt := 0; ; attempt++ {
-		o := requested.DeepCopyObject()
+		o := requested
+		if allocates {
+			o = requested.DeepCopyObject()
+		}
 		om, _ := meta.Accessor(o)
 		if generated && attempt > 0 {
 			om.SetName(m.GetGenerateName() + randomSuffix())
@@ -424,8 +436,14 @@ func (s *Server) update(ctx context.Context, ri requestInfo, obj runtime.Object,
 		o.Spec.NodeName = p.Spec.NodeName
 		against = o
 	}
+	_, isSvc := obj.(*corev1.Service)
+	_, isNode := obj.(*corev1.Node)
 	for attempt := 0; ; attempt++ {
-		o := obj.DeepCopyObject()
+		o := obj
+		if isSvc || isNode {
+			// Allocation may pick again on a retry; keep obj as asked.
+			o = obj.DeepCopyObject()
+		}
 		claims, err := s.alloc.allocate(ctx, o, old)
 		if err != nil {
 			return nil, err
