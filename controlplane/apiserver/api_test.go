@@ -559,3 +559,24 @@ func startAPI(t *testing.T) *cluster.Server {
 	t.Helper()
 	return cluster.Start(t, cluster.WithLoops(cluster.APILoops()))
 }
+
+// kubectl describe finds an object's Events with involvedObject field
+// selectors.
+func TestEventFieldSelectors(t *testing.T) {
+	s := startAPI(t)
+	ctx := t.Context()
+	evs := s.Client(t).CoreV1().Events("default")
+	for _, obj := range []struct{ kind, name string }{{"Pod", "a"}, {"Pod", "b"}, {"Deployment", "a"}} {
+		if _, err := evs.Create(ctx, &corev1.Event{ObjectMeta: metav1.ObjectMeta{GenerateName: "ev-"}, Reason: "Test", Type: "Normal",
+			InvolvedObject: corev1.ObjectReference{Kind: obj.kind, Name: obj.name, Namespace: "default"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := evs.List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Pod,involvedObject.name=a,involvedObject.namespace=default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1 || l.Items[0].InvolvedObject.Kind != "Pod" || l.Items[0].InvolvedObject.Name != "a" {
+		t.Fatalf("events for Pod a: %+v", l.Items)
+	}
+}
