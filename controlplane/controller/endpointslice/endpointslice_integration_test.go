@@ -811,7 +811,16 @@ func TestRestartAdopts(t *testing.T) {
 		{"endpointslices", "create", 1}, {"endpointslices", "update", 1}, {"endpointslices", "delete", 0},
 		{"endpoints", "create", 1}, {"endpoints", "update", 1}, {"endpoints", "delete", 0},
 	} {
-		if got := counter(t, second, "weir_endpointslice_writes_total", w.resource, w.op); got != w.want {
+		// The controller counts a write once its call returns, which can
+		// be just after the object is visible; wait for the count, then
+		// make sure it settles exactly there.
+		var got float64
+		deadline := time.Now().Add(5 * time.Second)
+		for got = counter(t, second, "weir_endpointslice_writes_total", w.resource, w.op); got < w.want && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			got = counter(t, second, "weir_endpointslice_writes_total", w.resource, w.op)
+		}
+		if got != w.want {
 			t.Errorf("second controller: %s %s = %v, want %v", w.resource, w.op, got, w.want)
 		}
 	}
