@@ -45,6 +45,11 @@ func (c *Config) restConfig() *rest.Config {
 		TLSClientConfig: rest.TLSClientConfig{CAData: c.CAData},
 		ContentConfig:   rest.ContentConfig{ContentType: "application/json"},
 		Timeout:         30 * time.Second,
+		// The kubelet's defaults (kubeAPIQPS 50, kubeAPIBurst 100), not
+		// client-go's 5/10: a node starting 100 pods writes a few statuses
+		// and events for each, and at 5 QPS that alone is a minute.
+		QPS:   50,
+		Burst: 100,
 	}
 }
 
