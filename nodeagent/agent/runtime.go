@@ -74,7 +74,7 @@ func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node 
 	rt, err := runtime.New(runtime.Config{
 		NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Client: cc, StateDir: filepath.Join(cfg.DataDir, "pods"),
 		Network: nw, NodeNetNS: cfg.NodeNetNS, Lookup: runtime.ClientLookup{Client: c}, Logger: cfg.Logger,
-		Attacher: dp, Readiness: readiness,
+		Attacher: dp, Readiness: readiness, InsecureRegistries: cfg.InsecureRegistries,
 	})
 	if err != nil {
 		cc.Close()

@@ -55,7 +55,7 @@ func NewPuller(c *client.Client, insecure []string) (*Puller, error) {
 	p := &Puller{client: c, insecure: map[string]bool{},
 		http: &http.Client{Transport: docker.DefaultHTTPTransport(nil)}}
 	for i, h := range insecure {
-		if err := checkRegistryHost(h); err != nil {
+		if err := CheckRegistryHost(h); err != nil {
 			return nil, fmt.Errorf("images: insecure registry [%d] %q: %w", i, h, err)
 		}
 		p.insecure[strings.ToLower(h)] = true
@@ -63,9 +63,9 @@ func NewPuller(c *client.Client, insecure []string) (*Puller, error) {
 	return p, nil
 }
 
-// checkRegistryHost accepts HOST or HOST:PORT with a DNS name or an IP
+// CheckRegistryHost accepts HOST or HOST:PORT with a DNS name or an IP
 // address (IPv6 in brackets when a port follows).
-func checkRegistryHost(h string) error {
+func CheckRegistryHost(h string) error {
 	if h == "" {
 		return errors.New("empty")
 	}
