@@ -38,8 +38,16 @@ type Registry struct {
 	requests map[string]int // "METHOD /path" → count
 }
 
-// Start runs a registry until t ends.
+// Start runs a registry on loopback until t ends.
 func Start(t testing.TB) *Registry {
+	t.Helper()
+	return StartOn(t, "127.0.0.1")
+}
+
+// StartOn runs a registry until t ends whose Host is on address addr
+// (say, a simulated cluster's underlay gateway, which its nodes reach);
+// the registry itself listens on loopback behind the proxy.
+func StartOn(t testing.TB, addr string) *Registry {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
@@ -61,7 +69,7 @@ func Start(t testing.TB) *Registry {
 	target, _ := url.Parse("http://" + backend)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = &http.Transport{Proxy: nil} // loopback: never through the sandbox's proxy
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +151,8 @@ func (r *Registry) Requests(method, path string) int {
 
 // Push imports img into a scratch namespace of c and pushes it to the
 // registry under each of its names, which must name this registry
-// (r.Host + "/repo:tag"). It goes through the same resolver pulls use.
+// (r.Host + "/repo:tag"). It goes through the same resolver pulls use,
+// over plain HTTP.
 func (r *Registry) Push(t testing.TB, c *client.Client, img images.Image) {
 	t.Helper()
 	ns := topology.UniqueName(t, "push")
@@ -151,7 +160,7 @@ func (r *Registry) Push(t testing.TB, c *client.Client, img images.Image) {
 	if _, err := images.ImportImage(ctx, c, ns, img); err != nil {
 		t.Fatal(err)
 	}
-	p, err := images.NewPuller(c, nil)
+	p, err := images.NewPuller(c, []string{r.Host})
 	if err != nil {
 		t.Fatal(err)
 	}
