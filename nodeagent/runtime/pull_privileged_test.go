@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 	"weir.dev/weir/nodeagent/containerd/containerdtest"
 	"weir.dev/weir/nodeagent/images"
 	"weir.dev/weir/nodeagent/images/registrytest"
+	"weir.dev/weir/test/topology"
 )
 
 // events collects what a runtime records.
@@ -184,4 +187,71 @@ func TestImagePull(t *testing.T) {
 			t.Errorf("events %q lack Pulled", got)
 		}
 	})
+}
+
+// TestCancelPull: a sync that waits for a registry that never answers
+// returns, the container still waiting, once CancelPull says the pod is
+// going away; the pod can then be removed.
+func TestCancelPull(t *testing.T) {
+	d := containerdtest.Start(t)
+	n := newTestNode(t, d, "10.244.22.0/24")
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(topology.FreePort(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	pod := busyboxPod("stuck", "exec sleep 1000")
+	pod.Spec.Containers[0].Image = ln.Addr().String() + "/weir/stuck:v1"
+	type result struct {
+		res Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := n.rt.SyncPod(t.Context(), pod)
+		done <- result{res, err}
+	}()
+	select {
+	case c := <-accepted:
+		accepted <- c
+	case r := <-done:
+		t.Fatalf("sync returned without asking the registry: %v %s", r.err, describe(r.res.Status))
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pull did not reach the registry within 20 s")
+	}
+	n.rt.CancelPull(pod.UID)
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if w := r.res.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != "ContainerCreating" {
+			t.Errorf("after CancelPull: %s", describe(r.res.Status))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("sync still waits for the pull 20 s after CancelPull")
+	}
+	if err := n.rt.RemovePod(t.Context(), pod.UID); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -127,6 +127,8 @@ type Runtime struct {
 	// pullBackoff holds the image pull back-off of each pod and image
 	// (key "<uid> <ref>"), as the kubelet keeps it.
 	pullBackoff map[string]pullBackoff
+	// pulling cancels the pull a pod's sync waits for (CancelPull).
+	pulling map[types.UID]context.CancelFunc
 }
 
 // pullBackoff is the state of failed pulls of one image for one pod.
@@ -185,7 +187,8 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	return &Runtime{cfg: cfg, puller: puller, pods: map[types.UID]*podState{}, pullBackoff: map[string]pullBackoff{}}, nil
+	return &Runtime{cfg: cfg, puller: puller, pods: map[types.UID]*podState{}, pullBackoff: map[string]pullBackoff{},
+		pulling: map[types.UID]context.CancelFunc{}}, nil
 }
 
 // Namespace is the containerd namespace the runtime uses.
@@ -654,11 +657,25 @@ func (r *Runtime) image(ctx context.Context, pod *corev1.Pod, ps *podState, c *c
 	}
 	r.event(pod, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
 	began := time.Now()
-	img, err = r.puller.Pull(ctx, r.cfg.Namespace, ref)
+	pctx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	r.pulling[pod.UID] = cancel
+	r.mu.Unlock()
+	img, err = r.puller.Pull(pctx, r.cfg.Namespace, ref)
+	r.mu.Lock()
+	delete(r.pulling, pod.UID)
+	r.mu.Unlock()
+	cancelled := pctx.Err() != nil
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			// The agent is stopping: no verdict on the image.
 			return nil, nil, 0, ctx.Err()
+		}
+		if cancelled {
+			// CancelPull: the pod is going away. No verdict either; the
+			// pull itself goes on for other pods that wait for it.
+			return nil, &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}, 0, nil
 		}
 		delay := r.pullFailed(key)
 		r.event(pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
@@ -668,6 +685,19 @@ func (r *Runtime) image(ctx context.Context, pod *corev1.Pod, ps *podState, c *c
 	r.event(pod, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image,
 		time.Since(began).Round(time.Millisecond)))
 	return img, nil, 0, nil
+}
+
+// CancelPull stops pod uid's sync from waiting for an image pull, so that
+// a pod being deleted is not held up by a slow registry (the kubelet
+// cancels a terminating pod's sync the same way). The sync returns with
+// the container still waiting; the pull goes on for any other pod that
+// needs the image. Safe to call at any time.
+func (r *Runtime) CancelPull(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cancel := r.pulling[uid]; cancel != nil {
+		cancel()
+	}
 }
 
 func unpack(ctx context.Context, img client.Image) error {
