@@ -24,11 +24,12 @@ BENCH_ARGS   ?=
 # Debian packages the project needs at build, test or bench time. Some serve
 # later parts of the project (eBPF build, containerd runtime, load tools).
 DEB_PACKAGES := etcd-server etcd-client containerd runc iptables nftables \
-	clang llvm libbpf-dev bpftool busybox-static iproute2 wrk iperf3
+	clang llvm libbpf-dev bpftool busybox-static iproute2 wrk iperf3 \
+	docker-registry
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps check-go build generate test test-short bench bench-quick \
+.PHONY: all deps check-go build generate images test test-short bench bench-quick \
 	verify up down clean
 
 all: build
@@ -64,6 +65,12 @@ check-go:
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/weir ./cmd/weir
 	CGO_ENABLED=0 go build -trimpath -o bin/weir-echo ./cmd/weir-echo
+
+## images: the test images as OCI tarballs, bin/images/{busybox,echo}.tar,
+# built by the code the agents use to import them (load one into a running
+# cluster with bin/weir image import FILE.tar)
+images: deps build
+	bin/weir image build --out bin/images --echo-binary bin/weir-echo
 
 ## generate: bpf2go and other generators (needs clang from deps)
 generate:

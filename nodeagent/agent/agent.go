@@ -45,6 +45,9 @@ type Config struct {
 	NodeNetNS string
 	// EchoBinary, if set, is packed as the image weir.local/echo.
 	EchoBinary string
+	// InsecureRegistries are pulled from over plain HTTP (HOST or
+	// HOST:PORT); loopback registries always are.
+	InsecureRegistries []string
 	// Dataplane is "iptables" or "ebpf".
 	Dataplane       string
 	IPTablesBackend iptables.Backend

@@ -69,6 +69,10 @@ func (l *podLoop) killContainer(pod *corev1.Pod, container, containerID, reason 
 }
 
 func (l *podLoop) set(p *corev1.Pod) {
+	if p.DeletionTimestamp != nil && l.rt != nil {
+		// A sync waiting for an image must not hold up the delete.
+		l.rt.CancelPull(p.UID)
+	}
 	l.mu.Lock()
 	l.pods[p.UID] = p
 	l.mu.Unlock()
@@ -76,6 +80,9 @@ func (l *podLoop) set(p *corev1.Pod) {
 }
 
 func (l *podLoop) forget(p *corev1.Pod) {
+	if l.rt != nil {
+		l.rt.CancelPull(p.UID)
+	}
 	l.mu.Lock()
 	delete(l.pods, p.UID)
 	l.mu.Unlock()

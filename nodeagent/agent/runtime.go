@@ -47,8 +47,7 @@ func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node 
 	}
 	if cfg.EchoBinary != "" {
 		if _, err := os.Stat(cfg.EchoBinary); err == nil {
-			img, err := images.StaticBinary([]string{"weir.local/echo:latest", "weir.local/echo:v1", "weir.local/echo:v2"},
-				cfg.EchoBinary, []string{"/weir-echo"}, "8080/tcp", "9000/tcp", "9001/udp")
+			img, err := images.Echo(cfg.EchoBinary)
 			if err == nil {
 				_, err = images.ImportImage(ctx, cc, ns, img)
 			}
@@ -75,7 +74,7 @@ func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node 
 	rt, err := runtime.New(runtime.Config{
 		NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Client: cc, StateDir: filepath.Join(cfg.DataDir, "pods"),
 		Network: nw, NodeNetNS: cfg.NodeNetNS, Lookup: runtime.ClientLookup{Client: c}, Logger: cfg.Logger,
-		Attacher: dp, Readiness: readiness,
+		Attacher: dp, Readiness: readiness, InsecureRegistries: cfg.InsecureRegistries,
 	})
 	if err != nil {
 		cc.Close()

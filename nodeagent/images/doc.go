@@ -7,7 +7,14 @@
 // docker.io/library/busybox:latest so manifests that say `image: busybox`
 // run offline. StaticBinary packs any static executable (bin/weir-echo,
 // for weir.local/echo) with an entrypoint. Write is the general packer.
-// Tarballs are reproducible: fixed file order, mtime 0.
+// Tarballs are reproducible: fixed file order, mtime 0. Import loads a
+// tarball (OCI layout or `docker save` archive) and marks the images
+// imported (LabelImported).
+//
+// Puller pulls from registries through containerd's resolver: plain HTTP
+// for loopback registries and those named insecure, HTTPS otherwise;
+// weir.local images are never pulled (there is no such registry).
+// Package registrytest runs Debian's docker-registry for tests.
 //
 // The package owns image content only: it creates no containers.
 package images

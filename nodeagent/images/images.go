@@ -353,9 +353,10 @@ func isStatic(b []byte) bool {
 	return true
 }
 
-// Import loads an image tarball into containerd namespace ns and unpacks
-// it into the overlayfs snapshotter, so containers start without a pull.
-// It returns the names it imported.
+// Import loads an image tarball (an OCI layout, or a `docker save`
+// archive) into containerd namespace ns, marks each image imported
+// (LabelImported) and unpacks it into the overlayfs snapshotter, so
+// containers start without a pull. It returns the names it imported.
 func Import(ctx context.Context, c *client.Client, ns string, r io.Reader) ([]string, error) {
 	ctx = namespaces.WithNamespace(ctx, ns)
 	imgs, err := c.Import(ctx, r)
@@ -363,7 +364,15 @@ func Import(ctx context.Context, c *client.Client, ns string, r io.Reader) ([]st
 		return nil, fmt.Errorf("images: import into %s: %w", ns, err)
 	}
 	var names []string
+	stamp := time.Now().UTC().Format(time.RFC3339)
 	for _, img := range imgs {
+		if img.Labels == nil {
+			img.Labels = map[string]string{}
+		}
+		img.Labels[LabelImported] = stamp
+		if img, err = c.ImageService().Update(ctx, img, "labels."+LabelImported); err != nil {
+			return names, fmt.Errorf("images: label %s: %w", img.Name, err)
+		}
 		i := client.NewImage(c, img)
 		if err := i.Unpack(ctx, Snapshotter); err != nil {
 			return names, fmt.Errorf("images: unpack %s: %w", img.Name, err)
@@ -383,15 +392,21 @@ func ImportImage(ctx context.Context, c *client.Client, ns string, img Image) ([
 }
 
 // EnsureBusybox imports the busybox image into ns unless every one of its
-// names is already there.
+// names is already there, imported.
 func EnsureBusybox(ctx context.Context, c *client.Client, ns string) error {
 	have := true
 	nctx := namespaces.WithNamespace(ctx, ns)
 	for _, n := range []string{BusyboxName, DockerBusyboxName} {
-		if _, err := c.ImageService().Get(nctx, n); errdefs.IsNotFound(err) {
+		img, err := c.ImageService().Get(nctx, n)
+		switch {
+		case errdefs.IsNotFound(err):
 			have = false
-		} else if err != nil {
+		case err != nil:
 			return fmt.Errorf("images: look up %s: %w", n, err)
+		case img.Labels[LabelImported] == "":
+			// Imported before imports were marked: mark it again, or the
+			// runtime would take it for a pulled image and pull :latest.
+			have = false
 		}
 	}
 	if have {
@@ -404,3 +419,14 @@ func EnsureBusybox(ctx context.Context, c *client.Client, ns string) error {
 	_, err = ImportImage(ctx, c, ns, img)
 	return err
 }
+
+// Echo returns the image weir.local/echo (:latest, :v1 and :v2) built
+// from the static weir-echo binary at binPath: HTTP on 8080, TCP echo on
+// 9000, UDP echo on 9001.
+func Echo(binPath string) (Image, error) {
+	return StaticBinary([]string{EchoName, "weir.local/echo:v1", "weir.local/echo:v2"},
+		binPath, []string{"/weir-echo"}, "8080/tcp", "9000/tcp", "9001/udp")
+}
+
+// EchoName is the echo image's main name.
+const EchoName = "weir.local/echo:latest"

@@ -41,6 +41,8 @@ type Config struct {
 	Nodes     []string
 	Underlay  simnode.Underlay
 	Dataplane string // for the agents
+	// InsecureRegistries are passed to the agents (--insecure-registry).
+	InsecureRegistries []string
 	// Binary is the weir executable the agents run (default: this one).
 	Binary string
 	// APIPort is the server's port on loopback and on the gateway.
@@ -147,6 +149,9 @@ func Run(ctx context.Context, cfg Config) error {
 			"--node-name", name, "--node-ip", n.IP.String(), "--data-dir", dir,
 			"--runtime", "containerd", "--containerd-dir", ctrDir, "--node-netns", "/run/netns/"+n.Netns,
 			"--dataplane", cfg.Dataplane)
+		for _, h := range cfg.InsecureRegistries {
+			cmd.Args = append(cmd.Args, "--insecure-registry", h)
+		}
 		cmd.Stdout, cmd.Stderr = logf, logf
 		// Own process group: a terminal's ^C reaches `weir up`, which then
 		// stops the agents in order.

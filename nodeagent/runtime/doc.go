@@ -15,7 +15,15 @@
 // the basic securityContext fields. A container's output goes to a log
 // file written by its shim, so it survives agent restarts.
 //
-// Not yet: image pulls (images are imported), probes, lifecycle hooks,
+// Images are pulled as imagePullPolicy says (unset: the API server's
+// default, Always for :latest) through images.Puller, one pull per image
+// at a time; a failed pull shows ErrImagePull, then ImagePullBackOff for
+// the kubelet's back-off (per pod and image, 10 s doubling to 300 s). An
+// image imported from a tarball counts as present even under Always: it
+// has no registry to be re-resolved against, and this is what lets
+// `image: busybox` run offline.
+//
+// Not yet: imagePullSecrets, probes, lifecycle hooks,
 // exec, shared IPC/UTS/PID namespaces between a pod's containers (there is
 // no sandbox container), tty, downwardAPI/projected volumes.
 //

@@ -101,6 +101,9 @@ type Config struct {
 	Allocatable corev1.ResourceList
 	// Attacher, if set, is told about every pod interface.
 	Attacher PodAttacher
+	// InsecureRegistries are registries (HOST or HOST:PORT) pulled from
+	// over plain HTTP besides loopback ones (see images.Puller).
+	InsecureRegistries []string
 	// Recorder, if set, receives events (Created, Started, Killing, Failed…).
 	Recorder func(pod *corev1.Pod, eventType, reason, message string)
 	// Readiness, if set, reports a container's readiness probe result
@@ -116,10 +119,22 @@ type Config struct {
 // use; calls for one pod are serialised, calls for different pods run in
 // parallel.
 type Runtime struct {
-	cfg Config
+	cfg    Config
+	puller *images.Puller
 
 	mu   sync.Mutex
 	pods map[types.UID]*podState
+	// pullBackoff holds the image pull back-off of each pod and image
+	// (key "<uid> <ref>"), as the kubelet keeps it.
+	pullBackoff map[string]pullBackoff
+	// pulling cancels the pull a pod's sync waits for (CancelPull).
+	pulling map[types.UID]context.CancelFunc
+}
+
+// pullBackoff is the state of failed pulls of one image for one pod.
+type pullBackoff struct {
+	until time.Time     // no pull before this
+	delay time.Duration // the last delay
 }
 
 // podState is what the runtime remembers about a pod between calls. All
@@ -168,7 +183,12 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Runtime{cfg: cfg, pods: map[types.UID]*podState{}}, nil
+	puller, err := images.NewPuller(cfg.Client, cfg.InsecureRegistries)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	return &Runtime{cfg: cfg, puller: puller, pods: map[types.UID]*podState{}, pullBackoff: map[string]pullBackoff{},
+		pulling: map[types.UID]context.CancelFunc{}}, nil
 }
 
 // Namespace is the containerd namespace the runtime uses.
@@ -440,7 +460,9 @@ func (r *Runtime) startContainers(ctx context.Context, pod *corev1.Pod, ps *podS
 	next := func(c *corev1.Container, isInit bool) (done bool, err error) {
 		rec := latest[c.Name]
 		if rec == nil {
-			return false, r.start(ctx, pod, ps, c, isInit, 0, 0)
+			wait, err := r.start(ctx, pod, ps, c, isInit, 0, 0)
+			requeue = sooner(requeue, wait)
+			return false, err
 		}
 		o, err := r.observe(ctx, pod, ps, rec)
 		if err != nil {
@@ -461,13 +483,16 @@ func (r *Runtime) startContainers(ctx context.Context, pod *corev1.Pod, ps *podS
 			}
 			ps.waiting[c.Name] = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, pod.Name, pod.Namespace, pod.UID)}
-			if requeue == 0 || wait < requeue {
-				requeue = wait
-			}
+			requeue = sooner(requeue, wait)
 			return false, nil
 		}
-		if err := r.start(ctx, pod, ps, c, isInit, rec.attempt+1, streak); err != nil {
+		wait, err := r.start(ctx, pod, ps, c, isInit, rec.attempt+1, streak)
+		if err != nil {
 			return false, err
+		}
+		if wait > 0 {
+			requeue = sooner(requeue, wait)
+			return false, nil
 		}
 		r.prune(ctx, pod.UID, c.Name, rec.attempt, all)
 		return false, nil
@@ -484,6 +509,14 @@ func (r *Runtime) startContainers(ctx context.Context, pod *corev1.Pod, ps *podS
 		}
 	}
 	return requeue, nil
+}
+
+// sooner is the earlier of two requeue delays, where 0 means none.
+func sooner(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // restarts reports whether a container that exited with code is started
@@ -577,36 +610,163 @@ func PodUIDFromContainerID(id string) (types.UID, bool) {
 	return types.UID(uid), ok
 }
 
-// image finds the image of c in the node's namespace and makes sure it is
-// unpacked. found is false (with a waiting reason) when it is missing.
-func (r *Runtime) image(ctx context.Context, c *corev1.Container) (client.Image, *corev1.ContainerStateWaiting, error) {
+// errImagePullShown is how long a failed pull shows as ErrImagePull
+// before the pod is synced again and shows ImagePullBackOff (the kubelet
+// shows it until its next sync of the pod).
+const errImagePullShown = time.Second
+
+// image finds the image of c in the node's namespace, pulling it as the
+// pull policy says, and makes sure it is unpacked. When it cannot be had
+// it returns a waiting state instead (InvalidImageName,
+// ErrImageNeverPull, ErrImagePull, ImagePullBackOff) and when to sync
+// again. Pulls of one image for one pod back off as the kubelet's do: 10
+// s after the first failure, doubling up to 300 s; an image that is
+// present is used at once, whatever the back-off.
+func (r *Runtime) image(ctx context.Context, pod *corev1.Pod, ps *podState, c *corev1.Container) (client.Image, *corev1.ContainerStateWaiting, time.Duration, error) {
 	named, err := reference.ParseDockerRef(c.Image)
 	if err != nil {
-		return nil, &corev1.ContainerStateWaiting{Reason: "InvalidImageName", Message: err.Error()}, nil
+		return nil, &corev1.ContainerStateWaiting{Reason: "InvalidImageName", Message: err.Error()}, 0, nil
 	}
 	ref := named.String()
+	policy := PullPolicy(c)
 	img, err := r.cfg.Client.GetImage(ctx, ref)
-	if errdefs.IsNotFound(err) {
-		if c.ImagePullPolicy == corev1.PullNever {
-			return nil, &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull",
-				Message: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}, nil
+	present := err == nil
+	if err != nil && !errdefs.IsNotFound(err) {
+		return nil, nil, 0, fmt.Errorf("runtime: look up image %s: %w", ref, err)
+	}
+	switch {
+	case present && (policy != corev1.PullAlways || images.Imported(img)):
+		// An imported image has no registry to be re-resolved against:
+		// Always uses it as it is, so `image: busybox` runs offline.
+		r.event(pod, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Container image %q already present on machine", c.Image))
+		if err := unpack(ctx, img); err != nil {
+			return nil, nil, 0, err
 		}
-		return nil, &corev1.ContainerStateWaiting{Reason: "ErrImagePull",
-			Message: fmt.Sprintf("image %q is not present on the node and pulling is not implemented yet; import it (weir image import)", ref)}, nil
+		return img, nil, 0, nil
+	case !present && policy == corev1.PullNever:
+		return nil, &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull",
+			Message: fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)}, 0, nil
 	}
+	key := string(pod.UID) + " " + ref
+	if wait := r.pullWait(key); wait > 0 {
+		w := &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: fmt.Sprintf("Back-off pulling image %q", c.Image)}
+		if prev := ps.waiting[c.Name]; prev == nil || prev.Reason != w.Reason {
+			r.event(pod, corev1.EventTypeNormal, "BackOff", w.Message)
+		}
+		return nil, w, wait, nil
+	}
+	r.event(pod, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
+	began := time.Now()
+	pctx, cancel := context.WithCancel(ctx)
+	r.mu.Lock()
+	r.pulling[pod.UID] = cancel
+	r.mu.Unlock()
+	img, err = r.puller.Pull(pctx, r.cfg.Namespace, ref)
+	r.mu.Lock()
+	delete(r.pulling, pod.UID)
+	r.mu.Unlock()
+	cancelled := pctx.Err() != nil
+	cancel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("runtime: look up image %s: %w", ref, err)
+		if ctx.Err() != nil {
+			// The agent is stopping: no verdict on the image.
+			return nil, nil, 0, ctx.Err()
+		}
+		if cancelled {
+			// CancelPull: the pod is going away. No verdict either; the
+			// pull itself goes on for other pods that wait for it.
+			return nil, &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}, 0, nil
+		}
+		delay := r.pullFailed(key)
+		r.event(pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
+		return nil, &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()}, min(errImagePullShown, delay), nil
 	}
+	r.pullSucceeded(key)
+	r.event(pod, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image,
+		time.Since(began).Round(time.Millisecond)))
+	return img, nil, 0, nil
+}
+
+// CancelPull stops pod uid's sync from waiting for an image pull, so that
+// a pod being deleted is not held up by a slow registry (the kubelet
+// cancels a terminating pod's sync the same way). The sync returns with
+// the container still waiting; the pull goes on for any other pod that
+// needs the image. Safe to call at any time.
+func (r *Runtime) CancelPull(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cancel := r.pulling[uid]; cancel != nil {
+		cancel()
+	}
+}
+
+func unpack(ctx context.Context, img client.Image) error {
 	ok, err := img.IsUnpacked(ctx, images.Snapshotter)
 	if err != nil {
-		return nil, nil, fmt.Errorf("runtime: image %s: %w", ref, err)
+		return fmt.Errorf("runtime: image %s: %w", img.Name(), err)
 	}
 	if !ok {
 		if err := img.Unpack(ctx, images.Snapshotter); err != nil {
-			return nil, nil, fmt.Errorf("runtime: unpack %s: %w", ref, err)
+			return fmt.Errorf("runtime: unpack %s: %w", img.Name(), err)
 		}
 	}
-	return img, nil, nil
+	return nil
+}
+
+// PullPolicy is c's imagePullPolicy, or, unset, the API server's default
+// for its image: Always for the tag latest, written or implied,
+// IfNotPresent for any other tag or a digest.
+func PullPolicy(c *corev1.Container) corev1.PullPolicy {
+	if c.ImagePullPolicy != "" {
+		return c.ImagePullPolicy
+	}
+	named, err := reference.ParseNormalizedNamed(c.Image)
+	if err != nil {
+		return corev1.PullIfNotPresent
+	}
+	if _, digested := named.(reference.Digested); digested {
+		return corev1.PullIfNotPresent
+	}
+	if tagged, ok := named.(reference.Tagged); ok && tagged.Tag() != "latest" {
+		return corev1.PullIfNotPresent
+	}
+	return corev1.PullAlways
+}
+
+// Pull back-off, as the kubelet's image back-off.
+const (
+	pullBackoffInitial = 10 * time.Second
+	pullBackoffMax     = 300 * time.Second
+)
+
+// pullWait is how long pulls of key are still backed off.
+func (r *Runtime) pullWait(key string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, ok := r.pullBackoff[key]
+	if !ok {
+		return 0
+	}
+	return max(b.until.Sub(r.cfg.Now()), 0)
+}
+
+// pullFailed records a failed pull of key and returns the delay before
+// the next: 10 s, then double the last, at most 300 s.
+func (r *Runtime) pullFailed(key string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := pullBackoffInitial
+	if b, ok := r.pullBackoff[key]; ok {
+		d = min(2*b.delay, pullBackoffMax)
+	}
+	r.pullBackoff[key] = pullBackoff{until: r.cfg.Now().Add(d), delay: d}
+	return d
+}
+
+func (r *Runtime) pullSucceeded(key string) {
+	r.mu.Lock()
+	delete(r.pullBackoff, key)
+	r.mu.Unlock()
 }
 
 // imageID is how the kubelet reports an image: repository@digest.
@@ -620,18 +780,28 @@ func imageID(img client.Image) string {
 
 // start creates attempt of container c and starts its task; streak is
 // the crash streak (see backoff) the attempt carries.
-func (r *Runtime) start(ctx context.Context, pod *corev1.Pod, ps *podState, c *corev1.Container, isInit bool, attempt, streak int) error {
-	img, waiting, err := r.image(ctx, c)
+// It returns when to sync again if the container waits for its image.
+func (r *Runtime) start(ctx context.Context, pod *corev1.Pod, ps *podState, c *corev1.Container, isInit bool, attempt, streak int) (time.Duration, error) {
+	img, waiting, requeue, err := r.image(ctx, pod, ps, c)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if waiting != nil {
 		if prev := ps.waiting[c.Name]; prev == nil || prev.Reason != waiting.Reason {
-			r.event(pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Error: %s: %s", waiting.Reason, waiting.Message))
+			msg := fmt.Sprintf("Error: %s: %s", waiting.Reason, waiting.Message)
+			if waiting.Reason == "ErrImagePull" || waiting.Reason == "ImagePullBackOff" {
+				msg = "Error: " + waiting.Reason // the pull's own events say why
+			}
+			r.event(pod, corev1.EventTypeWarning, "Failed", msg)
 		}
 		ps.waiting[c.Name] = waiting
-		return nil
+		return requeue, nil
 	}
+	return 0, r.create(ctx, pod, ps, c, img, isInit, attempt, streak)
+}
+
+// create creates attempt of container c from img and starts its task.
+func (r *Runtime) create(ctx context.Context, pod *corev1.Pod, ps *podState, c *corev1.Container, img client.Image, isInit bool, attempt, streak int) error {
 	ispec, err := img.Spec(ctx)
 	if err != nil {
 		return fmt.Errorf("runtime: read image config of %s: %w", img.Name(), err)
@@ -1136,6 +1306,11 @@ func (r *Runtime) RemovePod(ctx context.Context, uid types.UID) error {
 	}
 	r.mu.Lock()
 	delete(r.pods, uid)
+	for k := range r.pullBackoff {
+		if strings.HasPrefix(k, string(uid)+" ") {
+			delete(r.pullBackoff, k)
+		}
+	}
 	r.mu.Unlock()
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"weir.dev/weir/datapath/iptables"
 	"weir.dev/weir/nodeagent/agent"
+	"weir.dev/weir/nodeagent/images"
 )
 
 func newAgentCommand() *cobra.Command {
@@ -32,6 +33,11 @@ func newAgentCommand() *cobra.Command {
 			if nodeIP != "" {
 				if cfg.NodeIP, err = netip.ParseAddr(nodeIP); err != nil {
 					return fmt.Errorf("--node-ip: %w", err)
+				}
+			}
+			for i, h := range cfg.InsecureRegistries {
+				if err := images.CheckRegistryHost(h); err != nil {
+					return fmt.Errorf("--insecure-registry[%d] %q: %w", i, h, err)
 				}
 			}
 			if cfg.BootstrapToken == "" && tokenFile != "" {
@@ -66,6 +72,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.ContainerdDir, "containerd-dir", "/var/lib/weir/containerd", "weir's containerd: config, state and socket (started if not running)")
 	f.StringVar(&cfg.NodeNetNS, "node-netns", "", "network namespace path of a simulated node (weir up sets it)")
 	f.StringVar(&cfg.EchoBinary, "echo-binary", "", "weir-echo binary to offer as the image weir.local/echo (default: beside weir)")
+	f.StringArrayVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry HOST[:PORT] to pull from over plain HTTP (repeatable; loopback registries always are)")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

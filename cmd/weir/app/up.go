@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"weir.dev/weir/controlplane/auth"
+	"weir.dev/weir/nodeagent/images"
 	"weir.dev/weir/nodeagent/localcluster"
 	"weir.dev/weir/nodeagent/simnode"
 )
@@ -47,6 +48,11 @@ func newUpCommand() *cobra.Command {
 			pfx, err := netip.ParsePrefix(underlay)
 			if err != nil || !pfx.Addr().Is4() || pfx.Bits() > 26 {
 				return fmt.Errorf("--underlay %q: want an IPv4 CIDR of /26 or larger", underlay)
+			}
+			for i, h := range cfg.InsecureRegistries {
+				if err := images.CheckRegistryHost(h); err != nil {
+					return fmt.Errorf("--insecure-registry[%d] %q: %w", i, h, err)
+				}
 			}
 			cfg.Underlay = simnode.Underlay{Bridge: bridge, Prefix: pfx.Masked(), MTU: 1500}
 			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -80,6 +86,7 @@ func newUpCommand() *cobra.Command {
 	f.IntVar(&nodes, "nodes", 2, "number of simulated nodes (n1, n2, …)")
 	f.BoolVar(&detach, "detach", false, "return once every node is Ready, leaving the cluster running (pid file in the data dir)")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane of the agents: ebpf or iptables")
+	f.StringArrayVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry HOST[:PORT] the agents pull from over plain HTTP (repeatable; a node's own loopback always is)")
 	f.IntVar(&cfg.APIPort, "api-port", 6443, "API server port on loopback and on the underlay gateway")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&bridge, "bridge", "weir-ul0", "underlay bridge the nodes share")
@@ -109,6 +116,9 @@ func upDetached(cmd *cobra.Command, cfg localcluster.Config, nodes int, bridge, 
 	child := exec.Command(exe, "up", "--data-dir", cfg.DataDir, "--nodes", strconv.Itoa(nodes),
 		"--dataplane", cfg.Dataplane, "--api-port", strconv.Itoa(cfg.APIPort),
 		"--bridge", bridge, "--underlay", underlay, "--node-prefix", nodePrefix)
+	for _, h := range cfg.InsecureRegistries {
+		child.Args = append(child.Args, "--insecure-registry", h)
+	}
 	child.Stdout, child.Stderr = logf, logf
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := child.Start(); err != nil {
