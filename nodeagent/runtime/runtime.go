@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -108,7 +109,10 @@ type Config struct {
 	// a readiness probe is ready only when Readiness says ready; without
 	// Readiness, probes are ignored and running containers are ready.
 	Readiness func(uid types.UID, container string) (ready bool, known bool)
-	Now       func() time.Time
+	// Dial connects to httpGet lifecycle hook targets (default
+	// net.Dialer); the pod IP must be reachable from where it dials.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now  func() time.Time
 	Logger    *slog.Logger
 }
 
@@ -134,6 +138,10 @@ type podState struct {
 	terminating bool
 	reaped      map[string]bool // containers whose task is known deleted
 	start       time.Time
+
+	// hookCancel ends the running postStart hook, which runs under mu.
+	hookMu     sync.Mutex
+	hookCancel context.CancelFunc
 }
 
 // New validates cfg and returns a Runtime. It does no I/O.
@@ -737,7 +745,7 @@ func (r *Runtime) startTask(ctx context.Context, pod *corev1.Pod, ps *podState, 
 	}
 	delete(ps.waiting, c.Name)
 	r.event(pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
-	return nil
+	return r.postStart(ctx, pod, ps, c, rec)
 }
 
 func (r *Runtime) startError(ctx context.Context, pod *corev1.Pod, ps *podState, rec *record, task client.Task, cause error) error {
@@ -995,6 +1003,7 @@ func (r *Runtime) KillPod(ctx context.Context, pod *corev1.Pod, grace time.Durat
 	}
 	ctx = r.ctx(ctx)
 	ps := r.state(pod.UID)
+	ps.cancelHooks()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.terminating = true
@@ -1011,14 +1020,18 @@ func (r *Runtime) KillPod(ctx context.Context, pod *corev1.Pod, grace time.Durat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.stop(ctx, pod, rec, grace)
+			errs[i] = r.stop(ctx, pod, ps, rec, grace, "")
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, rec *record, grace time.Duration) error {
+// stop stops one container attempt: a Killing event (killMsg, else
+// "Stopping container <name>"), its preStop hook within grace, the stop
+// signal, SIGKILL when what is left of grace has passed; then it records
+// the exit.
+func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, ps *podState, rec *record, grace time.Duration, killMsg string) error {
 	task, err := rec.ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -1039,11 +1052,17 @@ func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, rec *record, grace 
 		if err != nil {
 			return fmt.Errorf("runtime: wait for %s: %w", rec.ctr.ID(), err)
 		}
+		if killMsg == "" {
+			killMsg = "Stopping container " + rec.name
+		}
+		r.event(pod, corev1.EventTypeNormal, "Killing", killMsg)
+		// The grace clock covers the preStop hook and the wait after
+		// the signal.
+		grace = r.preStop(ctx, pod, ps, rec, grace)
 		sig, err := client.GetStopSignal(ctx, rec.ctr, syscall.SIGTERM)
 		if err != nil {
 			sig = syscall.SIGTERM
 		}
-		r.event(pod, corev1.EventTypeNormal, "Killing", "Stopping container "+rec.name)
 		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("runtime: signal %s: %w", rec.ctr.ID(), err)
 		}
@@ -1079,6 +1098,7 @@ func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, rec *record, grace 
 func (r *Runtime) RemovePod(ctx context.Context, uid types.UID) error {
 	ctx = r.ctx(ctx)
 	ps := r.state(uid)
+	ps.cancelHooks()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.terminating = true
@@ -1258,8 +1278,9 @@ func (r *Runtime) nodeNetNS() string {
 // KillContainer stops container name of pod (its stop signal, then
 // SIGKILL after the pod's grace period) if its latest attempt is
 // containerID ("containerd://<id>") and still runs, as the kubelet does
-// when a liveness or startup probe fails; SyncPod then restarts it as the
-// restart policy says. reason goes into a Warning event.
+// when a liveness or startup probe fails, after its preStop hook; SyncPod
+// then restarts it as the restart policy says. reason is the message of
+// the Killing event.
 func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, containerID, reason string) error {
 	if err := checkPod(pod); err != nil {
 		return err
@@ -1279,8 +1300,5 @@ func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, cont
 	if rec == nil || "containerd://"+rec.ctr.ID() != containerID || terminatedFromLabels(rec.labels) != nil {
 		return nil
 	}
-	if reason != "" {
-		r.event(pod, corev1.EventTypeWarning, "Unhealthy", reason)
-	}
-	return r.stop(ctx, pod, rec, GracePeriod(pod))
+	return r.stop(ctx, pod, ps, rec, GracePeriod(pod), reason)
 }
