@@ -111,9 +111,9 @@ type Config struct {
 	Readiness func(uid types.UID, container string) (ready bool, known bool)
 	// Dial connects to httpGet lifecycle hook targets (default
 	// net.Dialer); the pod IP must be reachable from where it dials.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	Now  func() time.Time
-	Logger    *slog.Logger
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Runtime runs the pods of one node. Its methods are safe for concurrent
