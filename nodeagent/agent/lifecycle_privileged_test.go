@@ -314,8 +314,18 @@ func TestPodLifecycle(t *testing.T) {
 		c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}},
 			PeriodSeconds: 1, FailureThreshold: 1}
 		pod = a.create(t, pod)
+		a.wait(t, pod.Name, time.Minute, "running, not started", func(p *corev1.Pod) bool {
+			cs := main0(p)
+			if podReady(p) || cs.Ready {
+				t.Fatalf("ready before the startup probe passed: %s", describe(p))
+			}
+			return cs.State.Running != nil && cs.Started != nil && !*cs.Started
+		})
 		p := a.wait(t, pod.Name, 2*time.Minute, "ready", podReady)
 		cs := main0(p)
+		if cs.Started == nil || !*cs.Started {
+			t.Errorf("ready but not started: %s", describe(p))
+		}
 		if cs.RestartCount != 0 || cs.State.Running == nil {
 			t.Fatalf("restarted before startup succeeded: %s", describe(p))
 		}

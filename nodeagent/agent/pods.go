@@ -61,10 +61,11 @@ func newPodLoop(c kubernetes.Interface, node string, log *slog.Logger, dial func
 	return l
 }
 
-// runtimeHooks sets what the runtime reports to the loop: probe
-// readiness, events, and the dialer for httpGet lifecycle hooks.
+// runtimeHooks sets what the runtime takes from the loop: probe
+// readiness and startup results, the event recorder, and the dialer for httpGet lifecycle hooks.
 func (l *podLoop) runtimeHooks(cfg *runtime.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
 	cfg.Readiness = l.probes.Ready
+	cfg.Startup = l.probes.Started
 	cfg.Recorder = l.events.Event
 	cfg.Dial = dial
 }

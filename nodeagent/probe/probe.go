@@ -124,6 +124,18 @@ func (m *Manager) Ready(uid types.UID, container string) (ready bool, known bool
 	return r.ok, true
 }
 
+// Started is the startup probe result of a container: known is false when
+// the manager runs no startup probe for it (yet).
+func (m *Manager) Started(uid types.UID, container string) (started bool, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := key{uid, container, Startup}
+	if _, ok := m.workers[k]; !ok {
+		return false, false
+	}
+	return m.results[k].ok, true
+}
+
 // Result is a probe's latest result and its message (the reason of the
 // last failure), for diagnostics.
 func (m *Manager) Result(uid types.UID, container string, kind Kind) (ok bool, message string, known bool) {
@@ -136,8 +148,9 @@ func (m *Manager) Result(uid types.UID, container string, kind Kind) (ok bool, m
 // Sync starts and stops the workers of pod's containers from its spec and
 // status: a container gets a worker per probe it defines while it runs;
 // a new containerID (a restart) or pod IP starts its workers afresh, with
-// readiness false and liveness/startup true until probed. It reports
-// whether a readiness result changed (Notify is called too then).
+// readiness and startup false and liveness true until probed. It reports
+// whether a readiness or startup success was reset (Notify is called too
+// then).
 func (m *Manager) Sync(pod *corev1.Pod) bool {
 	running := map[string]string{} // container → ID
 	startedAt := map[string]time.Time{}
@@ -181,7 +194,7 @@ func (m *Manager) Sync(pod *corev1.Pod) bool {
 		if _, ok := want[k]; !ok || w.containerID != ids[k] || w.ip != ip {
 			w.stop()
 			delete(m.workers, k)
-			if m.results[k].ok && k.kind == Readiness {
+			if m.results[k].ok && (k.kind == Readiness || k.kind == Startup) {
 				changed = true
 			}
 			delete(m.results, k)

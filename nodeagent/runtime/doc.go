@@ -15,9 +15,14 @@
 // the basic securityContext fields. A container's output goes to a log
 // file written by its shim, so it survives agent restarts.
 //
-// Not yet: image pulls (images are imported), probes, lifecycle hooks,
-// exec, shared IPC/UTS/PID namespaces between a pod's containers (there is
-// no sandbox container), tty, downwardAPI/projected volumes.
+// Lifecycle hooks run here (exec and httpGet; postStart before the
+// container is reported Running, preStop inside the grace period before
+// the stop signal), and ExecSync runs a command in a running container for
+// exec probes (package probe runs the probes; the agent wires the two).
+//
+// Not yet: image pulls (images are imported), streaming exec, shared
+// IPC/UTS/PID namespaces between a pod's containers (there is no sandbox
+// container), tty, downwardAPI/projected volumes.
 //
 // State lives where it survives an agent restart: containers and their
 // exit records in containerd (labels), addresses in ipam, files under

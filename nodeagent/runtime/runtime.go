@@ -109,6 +109,11 @@ type Config struct {
 	// a readiness probe is ready only when Readiness says ready; without
 	// Readiness, probes are ignored and running containers are ready.
 	Readiness func(uid types.UID, container string) (ready bool, known bool)
+	// Startup, if set, reports a container's startup probe result. A
+	// running container with a startup probe counts as started (and can
+	// be ready) only when Startup says so; without Startup, running
+	// containers are started.
+	Startup func(uid types.UID, container string) (started bool, known bool)
 	// Dial connects to httpGet lifecycle hook targets (default
 	// net.Dialer); the pod IP must be reachable from where it dials.
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -963,6 +968,16 @@ func (r *Runtime) status(ctx context.Context, pod *corev1.Pod, ps *podState) (co
 	mainObs, err := obs(pod.Spec.Containers)
 	if err != nil {
 		return corev1.PodStatus{}, err
+	}
+	if r.cfg.Startup != nil {
+		for i := range mainObs {
+			if pod.Spec.Containers[i].StartupProbe == nil || mainObs[i].running == nil {
+				continue
+			}
+			if started, known := r.cfg.Startup(pod.UID, mainObs[i].name); !started || !known {
+				mainObs[i].notStarted, mainObs[i].unready = true, true
+			}
+		}
 	}
 	if r.cfg.Readiness != nil {
 		for i := range mainObs {
