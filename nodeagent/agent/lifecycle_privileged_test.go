@@ -246,9 +246,16 @@ func TestPodLifecycle(t *testing.T) {
 		t.Parallel()
 		// The Kubernetes documentation's example.
 		pod := a.pod("liveness-exec", "touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; exec sleep 600", corev1.RestartPolicyAlways)
-		pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+		c := &pod.Spec.Containers[0]
+		c.LivenessProbe = &corev1.Probe{
 			ProbeHandler:        corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/healthy"}}},
 			InitialDelaySeconds: 5, PeriodSeconds: 2, FailureThreshold: 1}
+		// The kill for a failed liveness probe runs preStop first.
+		host := t.TempDir()
+		pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: host}}}}
+		c.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo prestop >> /data/prestop"}}}}
 		pod = a.create(t, pod)
 		p := a.wait(t, pod.Name, 3*time.Minute, "restarted and running again", func(p *corev1.Pod) bool {
 			cs := main0(p)
@@ -260,6 +267,9 @@ func TestPodLifecycle(t *testing.T) {
 		}
 		if ran := last.FinishedAt.Sub(last.StartedAt.Time); ran < 29*time.Second {
 			t.Errorf("the first attempt ran %v: killed before its probe could fail", ran)
+		}
+		if got, _ := os.ReadFile(filepath.Join(host, "prestop")); string(got) != "prestop\n" {
+			t.Errorf("preStop marker %q, want one run before the kill", got)
 		}
 		evs := a.events(t, p)
 		unhealthy := eventIndex(evs, "Unhealthy", "Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory")
