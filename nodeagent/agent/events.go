@@ -19,9 +19,9 @@ const eventSource = "kubelet"
 
 // recorder writes the events of the pods the agent runs (Created,
 // Started, Killing, Unhealthy, BackOff, Failed…Hook) to the API, off the
-// callers' goroutines: Event never blocks, and when the API lags behind a
-// burst the oldest queued events are not dropped, the newest are. The
-// same event again (pod, type, reason, message) within the correlation
+// callers' goroutines (the runtime calls it under its pod locks): Event
+// never blocks; past 1024 queued events new ones are dropped and logged.
+// The same event again (pod, type, reason, message) within the correlation
 // window bumps the count of the one already written, as client-go's
 // recorder does, so a probe failing every second makes one event.
 type recorder struct {

@@ -82,6 +82,9 @@ func (r *Runtime) hookContext(ctx context.Context, ps *podState) (context.Contex
 	hctx, cancel := context.WithCancel(ctx)
 	ps.hookMu.Lock()
 	ps.hookCancel = cancel
+	if ps.stopping {
+		cancel()
+	}
 	ps.hookMu.Unlock()
 	return hctx, func() {
 		ps.hookMu.Lock()
@@ -91,10 +94,13 @@ func (r *Runtime) hookContext(ctx context.Context, ps *podState) (context.Contex
 	}
 }
 
-// cancelHooks ends a postStart hook of ps that is running.
+// cancelHooks ends a postStart hook of ps that is running, and keeps a
+// SyncPod that holds the pod lock from starting more containers or hooks:
+// the pod is being stopped.
 func (ps *podState) cancelHooks() {
 	ps.hookMu.Lock()
 	defer ps.hookMu.Unlock()
+	ps.stopping = true
 	if ps.hookCancel != nil {
 		ps.hookCancel()
 	}

@@ -220,6 +220,41 @@ func TestPostStartHook(t *testing.T) {
 			t.Errorf("events %q", evs)
 		}
 	})
+	t.Run("deletion ends a postStart hook that hangs", func(t *testing.T) {
+		t.Parallel()
+		pod := busyboxPod("poststart-hang", "exec sleep 1000")
+		data := n.withData(pod)
+		pod.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{
+			Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "touch /data/hook; exec sleep 600"}}}}
+		synced := make(chan error, 1)
+		go func() {
+			_, err := n.rt.SyncPod(t.Context(), pod)
+			synced <- err
+		}()
+		waitFile(t, filepath.Join(data, "hook"), 20*time.Second)
+		killed := make(chan error, 1)
+		go func() { killed <- n.rt.KillPod(t.Context(), pod, 0) }()
+		for _, ch := range []chan error{killed, synced} {
+			select {
+			case err := <-ch:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("KillPod waited for the postStart hook")
+			}
+		}
+		st, err := n.rt.PodStatus(t.Context(), pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if term := st.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 137 {
+			t.Errorf("after KillPod: %s", describe(st))
+		}
+		if evs := log.of(pod.UID); hasEvent(evs, "FailedPostStartHook", "") {
+			t.Errorf("a cancelled hook reported as failed: %q", evs)
+		}
+	})
 	t.Run("tcpSocket hooks are rejected", func(t *testing.T) {
 		t.Parallel()
 		pod := busyboxPod("poststart-tcp", "exec sleep 1000")

@@ -144,9 +144,17 @@ type podState struct {
 	reaped      map[string]bool // containers whose task is known deleted
 	start       time.Time
 
-	// hookCancel ends the running postStart hook, which runs under mu.
+	// hookCancel ends the running postStart hook, which runs under mu;
+	// stopping is set once KillPod or RemovePod wait for mu.
 	hookMu     sync.Mutex
 	hookCancel context.CancelFunc
+	stopping   bool
+}
+
+func (ps *podState) isStopping() bool {
+	ps.hookMu.Lock()
+	defer ps.hookMu.Unlock()
+	return ps.stopping
 }
 
 // New validates cfg and returns a Runtime. It does no I/O.
@@ -451,6 +459,9 @@ func (r *Runtime) startContainers(ctx context.Context, pod *corev1.Pod, ps *podS
 	// next advances one container; done is false while it has not
 	// completed successfully (what init containers wait for).
 	next := func(c *corev1.Container, isInit bool) (done bool, err error) {
+		if ps.isStopping() {
+			return false, nil
+		}
 		rec := latest[c.Name]
 		if rec == nil {
 			return false, r.start(ctx, pod, ps, c, isInit, 0, 0)
