@@ -108,8 +108,8 @@ func Run(ctx context.Context, cfg Config) error {
 	defer dp.Close()
 	var pods *podLoop
 	if cfg.Runtime == "containerd" {
-		pods = newPodLoop(c, cfg.NodeName, cfg.Logger)
-		rt, nw, closeRT, err := startRuntime(ctx, cfg, c, node, dp, pods.probes.Ready)
+		pods = newPodLoop(c, cfg.NodeName, cfg.Logger, nil)
+		rt, nw, closeRT, err := startRuntime(ctx, cfg, c, node, dp, pods)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -39,19 +40,40 @@ type podLoop struct {
 	// probes runs the pods' probes; a readiness change or a liveness
 	// kill enqueues the pod.
 	probes *probe.Manager
+	// events writes the runtime's and the probes' events to the API.
+	events *recorder
 
 	mu   sync.Mutex
 	pods map[types.UID]*corev1.Pod // latest seen, deleted ones removed
 }
 
-// newPodLoop returns a pod loop and its probe manager; rt and nw are set
-// before Run (the runtime takes the manager's readiness results).
-func newPodLoop(c kubernetes.Interface, node string, log *slog.Logger) *podLoop {
-	l := &podLoop{c: c, node: node, log: log, pods: map[types.UID]*corev1.Pod{},
+// newPodLoop returns a pod loop, its probe manager and event recorder; rt
+// and nw are set before Run (the runtime takes the manager's readiness
+// results and the recorder's Event, see runtimeHooks). dial, if set,
+// connects the probes to pod addresses (default: from this process's
+// network namespace).
+func newPodLoop(c kubernetes.Interface, node string, log *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *podLoop {
+	l := &podLoop{c: c, node: node, log: log, pods: map[types.UID]*corev1.Pod{}, events: newRecorder(c, node, log),
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"})}
-	l.probes = probe.New(probe.Config{Notify: func(uid types.UID) { l.q.Add(uid) }, Kill: l.killContainer, Logger: log})
+	l.probes = probe.New(probe.Config{Notify: func(uid types.UID) { l.q.Add(uid) }, Kill: l.killContainer,
+		Exec: l.exec, Event: l.events.Event, Dial: dial, Logger: log})
 	return l
+}
+
+// runtimeHooks sets what the runtime takes from the loop: probe
+// readiness and startup results, the event recorder, and the dialer for httpGet lifecycle hooks.
+func (l *podLoop) runtimeHooks(cfg *runtime.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	cfg.Readiness = l.probes.Ready
+	cfg.Startup = l.probes.Started
+	cfg.Recorder = l.events.Event
+	cfg.Dial = dial
+}
+
+// exec runs an exec probe's command in the container, unless it has been
+// replaced by another attempt meanwhile.
+func (l *podLoop) exec(ctx context.Context, pod *corev1.Pod, container, containerID string, cmd []string, timeout time.Duration) ([]byte, int, error) {
+	return l.rt.ExecSync(ctx, pod, container, cmd, timeout)
 }
 
 // killContainer kills a container whose liveness or startup probe failed,
@@ -99,6 +121,7 @@ func (l *podLoop) get(uid types.UID) *corev1.Pod {
 func (l *podLoop) Run(ctx context.Context, workers int) error {
 	defer l.q.ShutDown()
 	defer l.probes.Stop()
+	go l.events.Run(ctx)
 	f := informers.NewSharedInformerFactoryWithOptions(l.c, 10*time.Second, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", l.node).String()
 	}))
@@ -177,6 +200,7 @@ func (l *podLoop) sync(ctx context.Context, uid types.UID) (time.Duration, error
 	if pod == nil {
 		// Gone from the API: nothing may run for it any more.
 		l.probes.Remove(uid)
+		l.events.forget(uid)
 		return 0, l.rt.RemovePod(ctx, uid)
 	}
 	if pod.DeletionTimestamp != nil {

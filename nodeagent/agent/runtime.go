@@ -10,7 +10,6 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"weir.dev/weir/datapath"
@@ -23,9 +22,9 @@ import (
 
 // startRuntime connects to weir's containerd (starting it if needed),
 // makes the local images available, sets up the node's pod network and
-// returns the runtime. readiness gives readiness probe results.
+// returns the runtime, which reports to pods (probe readiness, events).
 func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node *corev1.Node, dp datapath.Dataplane,
-	readiness func(types.UID, string) (bool, bool)) (*runtime.Runtime, *podnet.Network, func(), error) {
+	pods *podLoop) (*runtime.Runtime, *podnet.Network, func(), error) {
 	if node.Spec.PodCIDR == "" {
 		return nil, nil, nil, fmt.Errorf("node %s has no pod CIDR", cfg.NodeName)
 	}
@@ -71,11 +70,13 @@ func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node 
 		cc.Close()
 		return nil, nil, nil, err
 	}
-	rt, err := runtime.New(runtime.Config{
+	rcfg := runtime.Config{
 		NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Client: cc, StateDir: filepath.Join(cfg.DataDir, "pods"),
 		Network: nw, NodeNetNS: cfg.NodeNetNS, Lookup: runtime.ClientLookup{Client: c}, Logger: cfg.Logger,
-		Attacher: dp, Readiness: readiness, InsecureRegistries: cfg.InsecureRegistries,
-	})
+		Attacher: dp, InsecureRegistries: cfg.InsecureRegistries,
+	}
+	pods.runtimeHooks(&rcfg, nil)
+	rt, err := runtime.New(rcfg)
 	if err != nil {
 		cc.Close()
 		return nil, nil, nil, err

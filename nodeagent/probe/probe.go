@@ -2,8 +2,9 @@
 // way the kubelet's prober does: one goroutine per (pod, container, kind)
 // probing the pod IP every periodSeconds after initialDelaySeconds, and a
 // result that flips only after successThreshold consecutive successes or
-// failureThreshold consecutive failures. httpGet (HTTP only) and tcpSocket
-// handlers are supported; exec and grpc count as failures.
+// failureThreshold consecutive failures. exec (through Config.Exec),
+// httpGet (HTTP only) and tcpSocket handlers are supported; grpc counts
+// as a failure.
 package probe
 
 import (
@@ -56,6 +57,13 @@ type Config struct {
 	// restarts it. The worker then stops probing until the container
 	// restarts.
 	Kill func(pod *corev1.Pod, container, containerID, reason string)
+	// Exec runs an exec probe's command in the container with that ID
+	// (runtime.ExecSync) and returns its output and exit code; the
+	// command is killed after timeout. Without Exec, exec probes fail.
+	Exec func(ctx context.Context, pod *corev1.Pod, container, containerID string, cmd []string, timeout time.Duration) ([]byte, int, error)
+	// Event, if set, records an event on the pod: a Warning "Unhealthy"
+	// for every failed probe, as the kubelet's prober does.
+	Event func(pod *corev1.Pod, eventType, reason, message string)
 	// Dial connects to a probe target (default net.Dialer.DialContext).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Clock defaults to the real one.
@@ -116,6 +124,18 @@ func (m *Manager) Ready(uid types.UID, container string) (ready bool, known bool
 	return r.ok, true
 }
 
+// Started is the startup probe result of a container: known is false when
+// the manager runs no startup probe for it (yet).
+func (m *Manager) Started(uid types.UID, container string) (started bool, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := key{uid, container, Startup}
+	if _, ok := m.workers[k]; !ok {
+		return false, false
+	}
+	return m.results[k].ok, true
+}
+
 // Result is a probe's latest result and its message (the reason of the
 // last failure), for diagnostics.
 func (m *Manager) Result(uid types.UID, container string, kind Kind) (ok bool, message string, known bool) {
@@ -128,8 +148,9 @@ func (m *Manager) Result(uid types.UID, container string, kind Kind) (ok bool, m
 // Sync starts and stops the workers of pod's containers from its spec and
 // status: a container gets a worker per probe it defines while it runs;
 // a new containerID (a restart) or pod IP starts its workers afresh, with
-// readiness false and liveness/startup true until probed. It reports
-// whether a readiness result changed (Notify is called too then).
+// readiness and startup false and liveness true until probed. It reports
+// whether a readiness or startup success was reset (Notify is called too
+// then).
 func (m *Manager) Sync(pod *corev1.Pod) bool {
 	running := map[string]string{} // container → ID
 	startedAt := map[string]time.Time{}
@@ -173,7 +194,7 @@ func (m *Manager) Sync(pod *corev1.Pod) bool {
 		if _, ok := want[k]; !ok || w.containerID != ids[k] || w.ip != ip {
 			w.stop()
 			delete(m.workers, k)
-			if m.results[k].ok && k.kind == Readiness {
+			if m.results[k].ok && (k.kind == Readiness || k.kind == Startup) {
 				changed = true
 			}
 			delete(m.results, k)
@@ -303,6 +324,9 @@ func (w *worker) run() {
 	for {
 		if w.key.kind == Startup || w.m.started(w.key.uid, w.key.container) {
 			err := w.do()
+			if err != nil && w.m.cfg.Event != nil && w.ctx.Err() == nil {
+				w.m.cfg.Event(w.pod, corev1.EventTypeWarning, "Unhealthy", fmt.Sprintf("%s probe failed: %s", kindTitle(w.key.kind), err))
+			}
 			if err == nil {
 				okRun, failRun = okRun+1, 0
 			} else {
@@ -325,7 +349,8 @@ func (w *worker) run() {
 					w.m.cfg.Logger.Info("container unhealthy", slog.String("pod", w.pod.Namespace+"/"+w.pod.Name),
 						slog.String("container", w.key.container), slog.String("reason", msg))
 					if w.m.cfg.Kill != nil {
-						w.m.cfg.Kill(w.pod, w.key.container, w.containerID, "Container "+w.key.container+" failed "+msg+", will be restarted")
+						w.m.cfg.Kill(w.pod, w.key.container, w.containerID,
+							fmt.Sprintf("Container %s failed %s probe, will be restarted", w.key.container, w.key.kind))
 					}
 					w.m.cfg.Notify(w.key.uid)
 					return // on hold until the container restarts (Sync)
@@ -354,7 +379,7 @@ func (w *worker) do() error {
 	c := w.container()
 	switch {
 	case p.HTTPGet != nil:
-		return w.httpGet(ctx, c, p.HTTPGet)
+		return HTTPGet(ctx, w.m.cfg.Dial, w.ip, c, p.HTTPGet)
 	case p.TCPSocket != nil:
 		port, err := resolvePort(p.TCPSocket.Port, c)
 		if err != nil {
@@ -371,12 +396,32 @@ func (w *worker) do() error {
 		_ = conn.Close()
 		return nil
 	case p.Exec != nil:
-		return errors.New("exec probes are unsupported")
+		if w.m.cfg.Exec == nil {
+			return errors.New("exec probes are unsupported here")
+		}
+		out, code, err := w.m.cfg.Exec(ctx, w.pod, w.key.container, w.containerID, p.Exec.Command, timeout)
+		switch {
+		case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return fmt.Errorf("command %s timed out", quoteCmd(p.Exec.Command))
+		case err != nil:
+			return err
+		case code != 0:
+			// The kubelet reports the command's output, which says why.
+			if msg := strings.TrimSpace(string(out)); msg != "" {
+				return errors.New(msg)
+			}
+			return fmt.Errorf("command %s exited with %d", quoteCmd(p.Exec.Command), code)
+		}
+		return nil
 	case p.GRPC != nil:
 		return errors.New("grpc probes are unsupported")
 	default:
 		return errors.New("probe has no handler")
 	}
+}
+
+func quoteCmd(cmd []string) string {
+	return "'" + strings.Join(cmd, " ") + "'"
 }
 
 func cause(ctx context.Context, err error) error {
@@ -395,7 +440,16 @@ func (w *worker) container() *corev1.Container {
 	return &corev1.Container{Name: w.key.container}
 }
 
-func (w *worker) httpGet(ctx context.Context, c *corev1.Container, h *corev1.HTTPGetAction) error {
+// HTTPGet performs an httpGet action (of a probe or a lifecycle hook)
+// against c: host defaults to podIP, the port may be one of c's named
+// ports, and any status from 200 to 399 is success (redirects are not
+// followed). dial connects (nil: net.Dialer); proxies are never used.
+func HTTPGet(ctx context.Context, dial func(ctx context.Context, network, addr string) (net.Conn, error),
+	podIP string, c *corev1.Container, h *corev1.HTTPGetAction) error {
+	if dial == nil {
+		d := &net.Dialer{}
+		dial = d.DialContext
+	}
 	if h.Scheme != "" && h.Scheme != corev1.URISchemeHTTP {
 		return fmt.Errorf("scheme %s is unsupported", h.Scheme)
 	}
@@ -405,7 +459,7 @@ func (w *worker) httpGet(ctx context.Context, c *corev1.Container, h *corev1.HTT
 	}
 	host := h.Host
 	if host == "" {
-		host = w.ip
+		host = podIP
 	}
 	path := h.Path
 	if !strings.HasPrefix(path, "/") {
@@ -430,7 +484,7 @@ func (w *worker) httpGet(ctx context.Context, c *corev1.Container, h *corev1.HTT
 		req.Header.Add(hd.Name, hd.Value)
 	}
 	client := &http.Client{
-		Transport: &http.Transport{DialContext: w.m.cfg.Dial, DisableKeepAlives: true, Proxy: nil},
+		Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true, Proxy: nil},
 		// 3xx counts as success: the redirect is not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

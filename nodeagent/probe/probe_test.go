@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -305,4 +306,71 @@ func TestStartupGatesReadiness(t *testing.T) {
 	clk.Step(10 * time.Second)
 	clk.BlockUntil(t, 1)
 	ready(t, m, true)
+}
+
+// Exec probes go through Config.Exec: exit 0 is success, anything else a
+// failure whose message is the command's output (the Unhealthy event's
+// text, as the kubelet's), and timeoutSeconds bounds the command.
+func TestExecProbe(t *testing.T) {
+	type call struct {
+		container, id string
+		cmd           []string
+		timeout       time.Duration
+	}
+	var exitCode atomic.Int32
+	var output atomic.Value
+	output.Store("")
+	var hang atomic.Bool
+	calls := make(chan call, 16)
+	var evMu sync.Mutex
+	var events []string
+	m, clk, _ := newManager(t, Config{
+		Exec: func(ctx context.Context, _ *corev1.Pod, c, id string, cmd []string, timeout time.Duration) ([]byte, int, error) {
+			calls <- call{c, id, cmd, timeout}
+			if hang.Load() {
+				<-ctx.Done()
+				return nil, 0, ctx.Err()
+			}
+			return []byte(output.Load().(string)), int(exitCode.Load()), nil
+		},
+		Event: func(_ *corev1.Pod, typ, reason, msg string) {
+			evMu.Lock()
+			defer evMu.Unlock()
+			events = append(events, typ+" "+reason+": "+msg)
+		},
+	})
+	c := corev1.Container{Name: "app", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/healthy"}}},
+		PeriodSeconds: 1, TimeoutSeconds: 2, SuccessThreshold: 1, FailureThreshold: 1}}
+	m.Sync(testPod("containerd://a", c))
+	got := <-calls
+	if got.container != "app" || got.id != "containerd://a" || strings.Join(got.cmd, " ") != "cat /tmp/healthy" || got.timeout != 2*time.Second {
+		t.Fatalf("exec call %+v", got)
+	}
+	clk.BlockUntil(t, 1)
+	ready(t, m, true)
+
+	exitCode.Store(1)
+	output.Store("cat: can't open '/tmp/healthy': No such file or directory\n")
+	clk.Step(time.Second)
+	<-calls
+	clk.BlockUntil(t, 1)
+	ready(t, m, false)
+	want := "Warning Unhealthy: Readiness probe failed: cat: can't open '/tmp/healthy': No such file or directory"
+	evMu.Lock()
+	if len(events) != 1 || events[0] != want {
+		t.Errorf("events %q, want [%q]", events, want)
+	}
+	evMu.Unlock()
+
+	// A command that does not return within timeoutSeconds fails.
+	exitCode.Store(0)
+	hang.Store(true)
+	clk.Step(time.Second)
+	<-calls
+	clk.BlockUntil(t, 1)
+	ready(t, m, false)
+	if _, msg, _ := m.Result("uid-1", "app", Readiness); !strings.Contains(msg, "timed out") {
+		t.Errorf("message after a timeout %q", msg)
+	}
 }

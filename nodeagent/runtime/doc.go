@@ -23,9 +23,14 @@
 // has no registry to be re-resolved against, and this is what lets
 // `image: busybox` run offline.
 //
-// Not yet: imagePullSecrets, probes, lifecycle hooks,
-// exec, shared IPC/UTS/PID namespaces between a pod's containers (there is
-// no sandbox container), tty, downwardAPI/projected volumes.
+// Lifecycle hooks run here (exec and httpGet; postStart before the
+// container is reported Running, preStop inside the grace period before
+// the stop signal), and ExecSync runs a command in a running container for
+// exec probes (package probe runs the probes; the agent wires the two).
+//
+// Not yet: imagePullSecrets, streaming exec, shared IPC/UTS/PID
+// namespaces between a pod's containers (there is no sandbox container),
+// tty, downwardAPI/projected volumes.
 //
 // State lives where it survives an agent restart: containers and their
 // exit records in containerd (labels), addresses in ipam, files under

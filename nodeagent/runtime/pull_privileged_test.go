@@ -38,7 +38,7 @@ func (e *events) take() []string {
 	return out
 }
 
-func hasEvent(evs []string, prefix string) bool {
+func hasEventPrefix(evs []string, prefix string) bool {
 	for _, e := range evs {
 		if strings.HasPrefix(e, prefix) {
 			return true
@@ -88,7 +88,7 @@ func TestImagePull(t *testing.T) {
 		}
 		got := evs.take()
 		for _, want := range []string{`Pulling: Pulling image "` + present + `"`, `Pulled: Successfully pulled image "` + present + `" in `, "Started: "} {
-			if !hasEvent(got, want) {
+			if !hasEventPrefix(got, want) {
 				t.Errorf("events %q lack %q", got, want)
 			}
 		}
@@ -100,7 +100,7 @@ func TestImagePull(t *testing.T) {
 		if manifest("weir/busybox", "v1") != before {
 			t.Error("IfNotPresent asked the registry for an image that is present")
 		}
-		if got := evs.take(); !hasEvent(got, `Pulled: Container image "`+present+`" already present on machine`) {
+		if got := evs.take(); !hasEventPrefix(got, `Pulled: Container image "`+present+`" already present on machine`) {
 			t.Errorf("events %q lack the already-present Pulled", got)
 		}
 		// Always asks the registry again, even with the image present.
@@ -111,7 +111,7 @@ func TestImagePull(t *testing.T) {
 		if manifest("weir/busybox", "v1") != before+1 {
 			t.Errorf("Always resolved the tag %d times, want once", manifest("weir/busybox", "v1")-before)
 		}
-		if got := evs.take(); !hasEvent(got, `Pulled: Successfully pulled image "`+present+`"`) {
+		if got := evs.take(); !hasEventPrefix(got, `Pulled: Successfully pulled image "`+present+`"`) {
 			t.Errorf("Always: events %q lack Pulled", got)
 		}
 		// An imported image is used as it is under Always (the default
@@ -121,7 +121,7 @@ func TestImagePull(t *testing.T) {
 			t.Fatalf("default pull policy of busybox: %s", PullPolicy(&local.Spec.Containers[0]))
 		}
 		n.syncUntil(t, local, 30*time.Second, running)
-		if got := evs.take(); hasEvent(got, "Pulling") {
+		if got := evs.take(); hasEventPrefix(got, "Pulling") {
 			t.Errorf("an imported image was pulled: %q", got)
 		}
 	})
@@ -159,7 +159,7 @@ func TestImagePull(t *testing.T) {
 			}
 			got := evs.take()
 			for _, want := range []string{`Pulling: Pulling image "` + missing + `"`, `Failed: Failed to pull image "` + missing + `": `, "Failed: Error: ErrImagePull"} {
-				if !hasEvent(got, want) {
+				if !hasEventPrefix(got, want) {
 					t.Errorf("pull %d: events %q lack %q", i+1, got, want)
 				}
 			}
@@ -175,7 +175,7 @@ func TestImagePull(t *testing.T) {
 			if manifest("weir/missing", "v1") != asked {
 				t.Errorf("after pull %d: the registry was asked during the back-off", i+1)
 			}
-			if got := evs.take(); !hasEvent(got, `BackOff: Back-off pulling image "`+missing+`"`) || !hasEvent(got, "Failed: Error: ImagePullBackOff") {
+			if got := evs.take(); !hasEventPrefix(got, `BackOff: Back-off pulling image "`+missing+`"`) || !hasEventPrefix(got, "Failed: Error: ImagePullBackOff") {
 				t.Errorf("after pull %d: events %q lack BackOff and Error: ImagePullBackOff", i+1, got)
 			}
 			offset.Add(int64(backoff))
@@ -183,7 +183,7 @@ func TestImagePull(t *testing.T) {
 		// Now it is there: the next attempt after the back-off pulls it.
 		push(missing)
 		n.syncUntil(t, pod, 30*time.Second, running)
-		if got := evs.take(); !hasEvent(got, `Pulled: Successfully pulled image "`+missing+`"`) {
+		if got := evs.take(); !hasEventPrefix(got, `Pulled: Successfully pulled image "`+missing+`"`) {
 			t.Errorf("events %q lack Pulled", got)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -111,8 +112,16 @@ type Config struct {
 	// a readiness probe is ready only when Readiness says ready; without
 	// Readiness, probes are ignored and running containers are ready.
 	Readiness func(uid types.UID, container string) (ready bool, known bool)
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Startup, if set, reports a container's startup probe result. A
+	// running container with a startup probe counts as started (and can
+	// be ready) only when Startup says so; without Startup, running
+	// containers are started.
+	Startup func(uid types.UID, container string) (started bool, known bool)
+	// Dial connects to httpGet lifecycle hook targets (default
+	// net.Dialer); the pod IP must be reachable from where it dials.
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Runtime runs the pods of one node. Its methods are safe for concurrent
@@ -149,6 +158,18 @@ type podState struct {
 	terminating bool
 	reaped      map[string]bool // containers whose task is known deleted
 	start       time.Time
+
+	// hookCancel ends the running postStart hook, which runs under mu;
+	// stopping is set once KillPod or RemovePod wait for mu.
+	hookMu     sync.Mutex
+	hookCancel context.CancelFunc
+	stopping   bool
+}
+
+func (ps *podState) isStopping() bool {
+	ps.hookMu.Lock()
+	defer ps.hookMu.Unlock()
+	return ps.stopping
 }
 
 // New validates cfg and returns a Runtime. It does no I/O.
@@ -458,6 +479,9 @@ func (r *Runtime) startContainers(ctx context.Context, pod *corev1.Pod, ps *podS
 	// next advances one container; done is false while it has not
 	// completed successfully (what init containers wait for).
 	next := func(c *corev1.Container, isInit bool) (done bool, err error) {
+		if ps.isStopping() {
+			return false, nil
+		}
 		rec := latest[c.Name]
 		if rec == nil {
 			wait, err := r.start(ctx, pod, ps, c, isInit, 0, 0)
@@ -907,7 +931,7 @@ func (r *Runtime) startTask(ctx context.Context, pod *corev1.Pod, ps *podState, 
 	}
 	delete(ps.waiting, c.Name)
 	r.event(pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
-	return nil
+	return r.postStart(ctx, pod, ps, c, rec)
 }
 
 func (r *Runtime) startError(ctx context.Context, pod *corev1.Pod, ps *podState, rec *record, task client.Task, cause error) error {
@@ -1126,6 +1150,16 @@ func (r *Runtime) status(ctx context.Context, pod *corev1.Pod, ps *podState) (co
 	if err != nil {
 		return corev1.PodStatus{}, err
 	}
+	if r.cfg.Startup != nil {
+		for i := range mainObs {
+			if pod.Spec.Containers[i].StartupProbe == nil || mainObs[i].running == nil {
+				continue
+			}
+			if started, known := r.cfg.Startup(pod.UID, mainObs[i].name); !started || !known {
+				mainObs[i].notStarted, mainObs[i].unready = true, true
+			}
+		}
+	}
 	if r.cfg.Readiness != nil {
 		for i := range mainObs {
 			if pod.Spec.Containers[i].ReadinessProbe == nil || mainObs[i].running == nil {
@@ -1165,6 +1199,7 @@ func (r *Runtime) KillPod(ctx context.Context, pod *corev1.Pod, grace time.Durat
 	}
 	ctx = r.ctx(ctx)
 	ps := r.state(pod.UID)
+	ps.cancelHooks()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.terminating = true
@@ -1181,14 +1216,18 @@ func (r *Runtime) KillPod(ctx context.Context, pod *corev1.Pod, grace time.Durat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.stop(ctx, pod, rec, grace)
+			errs[i] = r.stop(ctx, pod, ps, rec, grace, "")
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, rec *record, grace time.Duration) error {
+// stop stops one container attempt: a Killing event (killMsg, else
+// "Stopping container <name>"), its preStop hook within grace, the stop
+// signal, SIGKILL when what is left of grace has passed; then it records
+// the exit.
+func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, ps *podState, rec *record, grace time.Duration, killMsg string) error {
 	task, err := rec.ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -1209,11 +1248,17 @@ func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, rec *record, grace 
 		if err != nil {
 			return fmt.Errorf("runtime: wait for %s: %w", rec.ctr.ID(), err)
 		}
+		if killMsg == "" {
+			killMsg = "Stopping container " + rec.name
+		}
+		r.event(pod, corev1.EventTypeNormal, "Killing", killMsg)
+		// The grace clock covers the preStop hook and the wait after
+		// the signal.
+		grace = r.preStop(ctx, pod, ps, rec, grace)
 		sig, err := client.GetStopSignal(ctx, rec.ctr, syscall.SIGTERM)
 		if err != nil {
 			sig = syscall.SIGTERM
 		}
-		r.event(pod, corev1.EventTypeNormal, "Killing", "Stopping container "+rec.name)
 		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("runtime: signal %s: %w", rec.ctr.ID(), err)
 		}
@@ -1249,6 +1294,7 @@ func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, rec *record, grace 
 func (r *Runtime) RemovePod(ctx context.Context, uid types.UID) error {
 	ctx = r.ctx(ctx)
 	ps := r.state(uid)
+	ps.cancelHooks()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.terminating = true
@@ -1433,8 +1479,9 @@ func (r *Runtime) nodeNetNS() string {
 // KillContainer stops container name of pod (its stop signal, then
 // SIGKILL after the pod's grace period) if its latest attempt is
 // containerID ("containerd://<id>") and still runs, as the kubelet does
-// when a liveness or startup probe fails; SyncPod then restarts it as the
-// restart policy says. reason goes into a Warning event.
+// when a liveness or startup probe fails, after its preStop hook; SyncPod
+// then restarts it as the restart policy says. reason is the message of
+// the Killing event.
 func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, containerID, reason string) error {
 	if err := checkPod(pod); err != nil {
 		return err
@@ -1454,8 +1501,5 @@ func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, cont
 	if rec == nil || "containerd://"+rec.ctr.ID() != containerID || terminatedFromLabels(rec.labels) != nil {
 		return nil
 	}
-	if reason != "" {
-		r.event(pod, corev1.EventTypeWarning, "Unhealthy", reason)
-	}
-	return r.stop(ctx, pod, rec, GracePeriod(pod))
+	return r.stop(ctx, pod, ps, rec, GracePeriod(pod), reason)
 }

@@ -21,6 +21,9 @@ type observed struct {
 	// unready is set for a running container whose readiness probe has
 	// not succeeded (Config.Readiness).
 	unready bool
+	// notStarted is set for a running container whose startup probe has
+	// not succeeded (Config.Startup).
+	notStarted bool
 }
 
 func (o observed) status(ready bool) corev1.ContainerStatus {
@@ -33,7 +36,7 @@ func (o observed) status(ready bool) corev1.ContainerStatus {
 		Ready:        ready && o.running != nil && !o.unready,
 		State:        corev1.ContainerState{Waiting: o.waiting, Running: o.running, Terminated: o.terminated},
 	}
-	started := o.running != nil
+	started := o.running != nil && !o.notStarted
 	s.Started = &started
 	if o.lastTerminated != nil {
 		s.LastTerminationState.Terminated = o.lastTerminated

@@ -221,8 +221,9 @@ func TestUpDemoDeployment(t *testing.T) {
 }
 
 // Readiness-gated endpoints end to end: a pod whose readiness probe starts
-// failing leaves the Service (its slice endpoint turns not ready and the
-// eBPF load balancer stops choosing it) and comes back when it passes.
+// failing shows 0/1 ready with its container still running, leaves the
+// Service (its slice endpoint turns not ready and the eBPF load balancer
+// stops choosing it) and comes back when it passes.
 func TestReadinessGatesServiceTraffic(t *testing.T) {
 	c := up(t, 2, "--dataplane", "ebpf")
 	ctx := t.Context()
@@ -282,6 +283,27 @@ func TestReadinessGatesServiceTraffic(t *testing.T) {
 	cluster.Eventually(t, 60*time.Second, "the unready pod gets no new connections", func() (bool, error) {
 		seen := answers(10)
 		return seen[victim.Name] == 0 && seen[other.Name] == 10, nil
+	})
+	// The pod shows 0/1 ready while its container keeps running: same
+	// container, no restart.
+	cluster.Eventually(t, 30*time.Second, "the pod is 0/1 ready", func() (bool, error) {
+		p, err := c.Client.CoreV1().Pods("default").Get(ctx, victim.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				return false, nil
+			}
+		}
+		if len(p.Status.ContainerStatuses) != 1 || len(victim.Status.ContainerStatuses) != 1 {
+			return false, fmt.Errorf("container statuses %+v", p.Status.ContainerStatuses)
+		}
+		cs, was := p.Status.ContainerStatuses[0], victim.Status.ContainerStatuses[0]
+		if cs.State.Running == nil || cs.ContainerID != was.ContainerID || cs.RestartCount != was.RestartCount {
+			return false, fmt.Errorf("container changed: %+v, was %s", cs, was.ContainerID)
+		}
+		return !cs.Ready, nil
 	})
 	setReady("1")
 	cluster.Eventually(t, 60*time.Second, "the pod is back once ready", func() (bool, error) {

@@ -4,6 +4,9 @@
 package netns
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -60,4 +63,36 @@ func Do(t testing.TB, ns string, f func()) {
 		f()
 	}()
 	<-done
+}
+
+// Dialer returns a dial function (net.Dialer.DialContext's shape) whose
+// connections are made from inside ns, for clients such as probes that
+// must reach addresses only ns can route to. Each dial runs on a thread
+// of its own that is thrown away, as in Do.
+func Dialer(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		type res struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			runtime.LockOSThread()
+			h, err := vnetns.GetFromName(ns)
+			if err != nil {
+				ch <- res{nil, fmt.Errorf("open netns %s: %w", ns, err)}
+				return
+			}
+			defer h.Close()
+			if err := vnetns.Set(h); err != nil {
+				ch <- res{nil, fmt.Errorf("enter netns %s: %w", ns, err)}
+				return
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			ch <- res{c, err}
+		}()
+		r := <-ch
+		return r.c, r.err
+	}
 }
