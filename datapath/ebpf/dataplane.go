@@ -30,6 +30,7 @@ type Dataplane struct {
 	links  []link.Link
 	maps   *lbMaps
 	lb     *lbSync
+	np     *nodePort // nil without an uplink
 	closed bool
 }
 
@@ -91,9 +92,17 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 		objs.Close()
 		return nil, err
 	}
+	np, err := openUplink(cfg, pinDir, objs)
+	if err != nil {
+		for _, l := range links {
+			l.Close()
+		}
+		objs.Close()
+		return nil, err
+	}
 	cfg.Logger.Info("socket lb ready", "node", cfg.Node, "cgroup", cfg.CgroupPath,
 		"pin_dir", pinDir, "recovered_service_ports", len(lb.ports))
-	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb}, nil
+	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb, np: np}, nil
 }
 
 // Apply programs the ClusterIP, externalIP, load-balancer IP and NodePort
@@ -113,7 +122,11 @@ func (d *Dataplane) Apply(ctx context.Context, st *datapath.State) error {
 	if d.closed {
 		return errors.New("datapath/ebpf: apply on a closed dataplane")
 	}
-	return d.lb.apply(ctx, desired)
+	err := d.lb.apply(ctx, desired)
+	if d.np != nil {
+		err = errors.Join(err, d.np.apply(ctx, st, d.lb))
+	}
+	return err
 }
 
 // AttachPod is a no-op for the socket LB: a pod's processes are balanced
@@ -138,6 +151,9 @@ func (d *Dataplane) Close() error {
 	for _, l := range d.links {
 		errs = append(errs, l.Close())
 	}
+	if d.np != nil {
+		errs = append(errs, d.np.close())
+	}
 	errs = append(errs, d.objs.Close())
 	return errors.Join(errs...)
 }
@@ -155,6 +171,8 @@ type Counters struct {
 	Reasons map[string]uint64
 	// Maps is the occupancy of the maps whose entries Apply owns.
 	Maps []MapUsage
+	// Uplink are the uplink programs' counters; nil without an uplink.
+	Uplink *UplinkCounters
 }
 
 // ServiceCounters are one service port's counters since it was programmed.
@@ -209,6 +227,13 @@ func (d *Dataplane) Counters() (Counters, error) {
 		{mapFrontends, len(d.lb.feOwner), d.lb.caps.Frontends},
 		{mapServices, len(d.lb.ports), d.lb.caps.Services},
 		{mapSlots, d.lb.nSlots, d.lb.caps.Slots},
+	}
+	if d.np != nil {
+		u, err := d.np.counters(d.lb)
+		if err != nil {
+			return c, err
+		}
+		c.Uplink = &u
 	}
 	return c, nil
 }

@@ -119,6 +119,14 @@ var reasonNames = map[socklbWeirReason]string{
 	socklbWeirReasonWEIR_REASON_SLOT_MISS:       "slot_missing",
 	socklbWeirReasonWEIR_REASON_REVNAT_UPDATE:   "revnat_update",
 	socklbWeirReasonWEIR_REASON_AFFINITY_UPDATE: "affinity_update",
+	// the uplink path (TC and XDP)
+	socklbWeirReasonWEIR_REASON_NO_LOCAL_BACKEND: "no_local_backend",
+	socklbWeirReasonWEIR_REASON_CT_UPDATE:        "conntrack_update",
+	socklbWeirReasonWEIR_REASON_NAT_PORTS:        "nat_ports",
+	socklbWeirReasonWEIR_REASON_FIB:              "no_route",
+	socklbWeirReasonWEIR_REASON_MALFORMED:        "malformed",
+	socklbWeirReasonWEIR_REASON_FRAGMENT:         "fragment",
+	socklbWeirReasonWEIR_REASON_REJECT_FAIL:      "reject_failed",
 }
 
 // read dumps the three LB maps for recovery.

@@ -213,7 +213,7 @@ func Remove(cfg Config) error {
 		return fmt.Errorf("datapath/ebpf: node name %q: want [A-Za-z0-9._-]+", cfg.Node)
 	}
 	dir := cfg.PinDir()
-	var errs []error
+	errs := []error{removeNodePort(dir)}
 	for _, sl := range sockLinks {
 		path := filepath.Join(dir, "links", sl.pin)
 		l, err := link.LoadPinnedLink(path, nil)
