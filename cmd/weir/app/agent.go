@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/datapath/iptables"
 	"weir.dev/weir/nodeagent/agent"
 )
@@ -17,6 +18,11 @@ func newAgentCommand() *cobra.Command {
 		cfg               agent.Config
 		nodeIP, tokenFile string
 		backend, logLevel string
+		// off by default: on the veth uplinks weir up makes, native XDP_TX
+		// delivers only to a peer running XDP itself, and generic XDP
+		// copies each skb to get its headroom, which costs more than TC;
+		// XDP is for uplinks whose driver runs it natively.
+		xdp string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -29,6 +35,9 @@ func newAgentCommand() *cobra.Command {
 			}
 			cfg.Logger, cfg.Version = log, Version
 			cfg.IPTablesBackend = iptables.Backend(backend)
+			if cfg.XDP, err = ebpf.ParseXDPMode(xdp); err != nil {
+				return fmt.Errorf("--xdp: %w", err)
+			}
 			if nodeIP != "" {
 				if cfg.NodeIP, err = netip.ParseAddr(nodeIP); err != nil {
 					return fmt.Errorf("--node-ip: %w", err)
@@ -67,6 +76,8 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.NodeNetNS, "node-netns", "", "network namespace path of a simulated node (weir up sets it)")
 	f.StringVar(&cfg.EchoBinary, "echo-binary", "", "weir-echo binary to offer as the image weir.local/echo (default: beside weir)")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
+	f.StringVar(&cfg.Uplink, "uplink", "", "interface external traffic arrives on, for the ebpf data plane's TC/XDP programs (default: the one holding --node-ip)")
+	f.StringVar(&xdp, "xdp", "off", "XDP NodePort fast path on the uplink (ebpf): native, generic, or off (TC handles NodePort)")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
