@@ -314,6 +314,26 @@ var cases = []dpCase{
 			t.Fatalf("established connection to %s: %q %q", who, again.Answer, again.Err)
 		}
 	}},
+	{"sessionAffinity ClientIP holds for an external client through a NodePort", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
+		s := service(corev1.ProtocolTCP)
+		s.AffinityTimeout = time.Hour
+		apply(t, dp, state(s))
+		if seen := answers(t, from(tp, "external", "tcp", nodeIP+":30080"), 15); len(seen) != 1 {
+			t.Fatalf("answers %v, want one backend", seen)
+		}
+	}},
+	{"a NodePort without endpoints refuses an external client at once", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
+		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+			s := service(proto)
+			s.Ports[0].Backends = nil
+			apply(t, dp, state(s))
+			start := time.Now()
+			r := dpclient.Once(t, from(tp, "external", strings.ToLower(string(proto)), nodeIP+":30080"))
+			if !r.Refused() || time.Since(start) > time.Second {
+				t.Fatalf("%s: got %q (errno %d) after %s, want connection refused at once", proto, r.Err, r.Errno, time.Since(start))
+			}
+		}
+	}},
 	{"no endpoints refuses at once", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
 		s := service(corev1.ProtocolTCP)
 		s.Ports[0].Backends = nil
