@@ -35,6 +35,9 @@ type topo struct {
 	node, ext, b1, b2, client string
 	node2, r1                 string
 	cgroup                    string // the node's cgroup for socket-level data planes
+	// reopen closes the data plane under test and opens it again with
+	// the same configuration, as an agent restart does.
+	reopen func(old datapath.Dataplane) datapath.Dataplane
 }
 
 const (
@@ -117,11 +120,20 @@ var dataplanes = []struct {
 	// XDP_TX; see MACHINE.md).
 	{"ebpf-xdp-generic", nil, func(t *testing.T, tp *topo) datapath.Dataplane { return openEBPF(t, tp, ebpf.XDPGeneric) }},
 	{"iptables-nft", nil, func(t *testing.T, tp *topo) datapath.Dataplane {
-		d, err := iptables.New(iptables.Config{Backend: iptables.BackendNFT, Exec: []string{"ip", "netns", "exec", tp.node}})
-		if err != nil {
-			t.Fatal(err)
+		open := func() datapath.Dataplane {
+			d, err := iptables.New(iptables.Config{Backend: iptables.BackendNFT, Exec: []string{"ip", "netns", "exec", tp.node}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
 		}
-		return d
+		tp.reopen = func(old datapath.Dataplane) datapath.Dataplane {
+			if err := old.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			return open()
+		}
+		return open()
 	}},
 }
 
@@ -131,19 +143,28 @@ var dataplanes = []struct {
 func openEBPF(t *testing.T, tp *topo, xdp ebpf.XDPMode) datapath.Dataplane {
 	tp.cgroup = testCgroup(t)
 	cfg := ebpf.Config{Node: topology.UniqueName(t, "conf"), CgroupPath: tp.cgroup, Uplink: "up0", XDP: xdp}
-	var d *ebpf.Dataplane
-	var err error
-	netns.Do(t, tp.node, func() { d, err = ebpf.Open(context.Background(), cfg) })
-	if err != nil {
-		t.Fatal(err)
+	open := func() *ebpf.Dataplane {
+		var d *ebpf.Dataplane
+		var err error
+		netns.Do(t, tp.node, func() { d, err = ebpf.Open(context.Background(), cfg) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
 	}
 	t.Cleanup(func() {
-		d.Close()
 		if err := ebpf.Remove(cfg); err != nil {
 			t.Errorf("remove pins: %v", err)
 		}
 	})
-	return d
+	tp.reopen = func(old datapath.Dataplane) datapath.Dataplane {
+		if err := old.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		return open()
+	}
+	return open()
 }
 
 func backend(ip string, ready bool) datapath.Backend {
@@ -312,6 +333,41 @@ var cases = []dpCase{
 		}
 		if again := held.Exchange(t); again.Err != "" || !strings.HasPrefix(again.Answer, who) {
 			t.Fatalf("established connection to %s: %q %q", who, again.Answer, again.Err)
+		}
+	}},
+	{"a restart keeps external flows through a NodePort and serves new ones", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
+		s := service(corev1.ProtocolTCP)
+		// One local and one remote backend: both translation paths.
+		s.Ports[0].Backends = []datapath.Backend{backend(b1IP, true), {Addr: netip.MustParseAddr(r1IP), Port: 8080, NodeName: "node2", Ready: true, Serving: true}}
+		apply(t, dp, state(s))
+		var held []*dpclient.Client
+		who := map[string]bool{}
+		for range 12 {
+			c := dpclient.Start(t, from(tp, "external", "tcp", nodeIP+":30080"))
+			r := c.Exchange(t)
+			if r.Err != "" {
+				t.Fatalf("before the restart: %s", r.Err)
+			}
+			held = append(held, c)
+			who[strings.Fields(r.Answer)[0]] = true
+		}
+		if !who["b1"] || !who["r1"] {
+			t.Fatalf("12 connections reached %v, want both the local and the remote backend", who)
+		}
+		dp = tp.reopen(dp)
+		for i, c := range held {
+			if r := c.Exchange(t); r.Err != "" {
+				t.Fatalf("held connection %d after the restart: %s", i, r.Err)
+			}
+		}
+		apply(t, dp, state(s))
+		if seen := answers(t, from(tp, "external", "tcp", nodeIP+":30080"), 10); seen["b1"]+seen["r1"] != 10 {
+			t.Fatalf("new connections after the restart: %v", seen)
+		}
+		for i, c := range held {
+			if r := c.Exchange(t); r.Err != "" {
+				t.Fatalf("held connection %d after the first apply: %s", i, r.Err)
+			}
 		}
 	}},
 	{"sessionAffinity ClientIP holds for an external client through a NodePort", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
