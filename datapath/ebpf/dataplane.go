@@ -100,6 +100,9 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 		objs.Close()
 		return nil, err
 	}
+	if np != nil {
+		m.uplinkStats = np.tc.NpSvcStats
+	}
 	cfg.Logger.Info("socket lb ready", "node", cfg.Node, "cgroup", cfg.CgroupPath,
 		"pin_dir", pinDir, "recovered_service_ports", len(lb.ports))
 	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb, np: np}, nil

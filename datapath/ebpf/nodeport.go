@@ -418,14 +418,8 @@ func (np *nodePort) apply(ctx context.Context, st *datapath.State, lb *lbSync) e
 			continue // no table: the program refuses or drops
 		}
 		live[p.ID] = true
-		cur, known := np.tables[p.ID]
-		if known && cur != nil && slices.Equal(cur, bs) {
+		if cur, known := np.tables[p.ID]; known && cur != nil && slices.Equal(cur, bs) {
 			continue
-		}
-		if !known {
-			if err := np.resetStats(p.ID); err != nil {
-				errs = append(errs, err)
-			}
 		}
 		if err := np.putTable(p.ID, bs); err != nil {
 			errs = append(errs, fmt.Errorf("service port %s: %w", p.Name, err))
@@ -475,19 +469,9 @@ func (np *nodePort) putTable(id uint32, bs []backend) error {
 	return nil
 }
 
-func (np *nodePort) resetStats(id uint32) error {
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return err
-	}
-	zero := make([]tcnpNpSvcCounters, ncpu)
-	if err := np.tc.NpSvcStats.Update(id, zero, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("reset %s: %w", tcnpMapNpSvcStats, err)
-	}
-	return nil
-}
-
 // UplinkCounters are the counters of the per-packet path on the uplink.
+// A service port's row starts from zero when its id is allocated (lbMaps
+// resets it with the socket LB's counters).
 type UplinkCounters struct {
 	// Uplink is the interface; XDP the XDP mode (off, native, generic).
 	Uplink string
@@ -516,7 +500,11 @@ type UplinkBackendCounters struct {
 func (np *nodePort) counters(lb *lbSync) (UplinkCounters, error) {
 	c := UplinkCounters{Uplink: np.up.Name, XDP: np.up.XDPMode}
 	for key, p := range lb.ports {
-		if _, ok := np.tables[p.ID]; !ok {
+		external := false
+		for _, flags := range p.Frontends {
+			external = external || flags&(feNodePort|feExternal) != 0
+		}
+		if !external {
 			continue
 		}
 		var per []tcnpNpSvcCounters

@@ -123,7 +123,7 @@ func newNPFixture(t testing.TB) *npFixture {
 	}
 	caps := mapCaps{Frontends: 1024, Services: 1024, Slots: 4096}
 	f.lb = newLBSync(&lbMaps{frontends: f.tc.Lb4Frontends, services: f.tc.Lb4Services, slots: f.tc.Lb4Slots,
-		svcStats: f.tc.Lb4SvcStats, reasons: f.tc.Lb4Reasons, caps: caps, ncpu: ncpu}, caps)
+		svcStats: f.tc.Lb4SvcStats, reasons: f.tc.Lb4Reasons, caps: caps, ncpu: ncpu, uplinkStats: f.tc.NpSvcStats}, caps)
 	f.np = &nodePort{up: up, tc: f.tc, inner: tcSpec.Maps[tcnpMapLb4Maglev].InnerMap, m: cfg.MaglevSize, tables: map[uint32][]backend{}}
 	return f
 }
@@ -480,6 +480,13 @@ func TestTCNoBackendRejects(t *testing.T) {
 	}
 	if n := f.reason(socklbWeirReasonWEIR_REASON_NO_BACKEND); n != 2 {
 		t.Fatalf("no_backend counted %d, want 2", n)
+	}
+	c, err := f.np.counters(f.lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Services) != 2 || c.Services[0].Refused != 1 || c.Services[1].Refused != 1 || c.Services[0].Flows != 0 {
+		t.Fatalf("service counters %+v, want one refusal each for tcp and udp", c.Services)
 	}
 }
 
