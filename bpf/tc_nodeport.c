@@ -55,6 +55,12 @@ static __always_inline int tc_nodeport(struct __sk_buff *skb, bool from_outside)
 		ret = tc_nat4(skb, &p, &r.nat) ? TC_ACT_SHOT : TC_ACT_OK;
 		break;
 	case NP_NAT_FWD:
+		if (tc_dec_ttl(skb)) {
+			r.reason = WEIR_REASON_TTL;
+			v = NP_DROP;
+			ret = TC_ACT_SHOT;
+			break;
+		}
 		ret = tc_nat4(skb, &p, &r.nat) ? TC_ACT_SHOT : tc_forward(skb, &r);
 		break;
 	case NP_REJECT:

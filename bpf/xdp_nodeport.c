@@ -41,6 +41,8 @@ int weir_xdp(struct xdp_md *ctx)
 	case NP_NAT_FWD:
 		if (r.fib_rc != BPF_FIB_LKUP_RET_SUCCESS || r.fib.ifindex != uplink_ifindex)
 			return XDP_PASS; /* TC resolves the neighbour or redirects */
+		if (xdp_dec_ttl(ctx))
+			return XDP_PASS; /* TC drops and counts it */
 		if (xdp_nat4(ctx, &p, &r.nat))
 			return XDP_PASS;
 		data = (void *)(long)ctx->data;

@@ -37,6 +37,7 @@ enum weir_reason {
 	WEIR_REASON_MALFORMED,	      /* truncated or bad IPv4/L4 header: passed untouched */
 	WEIR_REASON_FRAGMENT,	      /* IPv4 fragment: passed untouched, not balanced */
 	WEIR_REASON_REJECT_FAIL,      /* ICMP unreachable not built: dropped instead */
+	WEIR_REASON_TTL,	      /* TTL would expire on a packet BPF forwards: dropped */
 	WEIR_REASON_MAX,
 };
 

@@ -62,6 +62,27 @@ static __always_inline int tc_nat4(struct __sk_buff *skb, const struct pkt4 *p,
 	return 0;
 }
 
+#define IP_TTL_OFF (ETH_HLEN + offsetof(struct iphdr, ttl))
+
+/*
+ * tc_dec_ttl decrements the TTL of a packet BPF forwards itself, as the
+ * stack would; it fails when the TTL would expire (the caller drops).
+ * TTL and protocol share one 16-bit word of the header checksum.
+ */
+static __always_inline int tc_dec_ttl(struct __sk_buff *skb)
+{
+	__be16 word, next;
+
+	if (bpf_skb_load_bytes(skb, IP_TTL_OFF, &word, sizeof(word)))
+		return -1;
+	if ((bpf_ntohs(word) >> 8) <= 1)
+		return -1;
+	next = bpf_htons(bpf_ntohs(word) - 0x100);
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, word, next, sizeof(next)))
+		return -1;
+	return bpf_skb_store_bytes(skb, IP_TTL_OFF, &next, sizeof(next), 0);
+}
+
 /* tc_forward sends a rewritten packet where the FIB lookup said. */
 static __always_inline int tc_forward(struct __sk_buff *skb, const struct np_result *r)
 {
@@ -140,6 +161,23 @@ static __always_inline int tc_reject4(struct __sk_buff *skb, const struct pkt4 *
 	    bpf_skb_store_bytes(skb, ETH_HLEN, &ip, sizeof(ip), 0) ||
 	    bpf_skb_store_bytes(skb, ETH_HLEN + sizeof(ip), &u, sizeof(u), 0))
 		return -1;
+	return 0;
+}
+
+/* xdp_dec_ttl is tc_dec_ttl for XDP, in place. */
+static __always_inline int xdp_dec_ttl(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u16 *word = (__u16 *)&ip->ttl;
+	__u16 old;
+
+	if ((void *)(ip + 1) > data_end || ip->ttl <= 1)
+		return -1;
+	old = *word;
+	ip->ttl--;
+	ip->check = csum_replace16(ip->check, old, *word);
 	return 0;
 }
 

@@ -136,6 +136,7 @@ var reasonNames = map[socklbWeirReason]string{
 	socklbWeirReasonWEIR_REASON_MALFORMED:        "malformed",
 	socklbWeirReasonWEIR_REASON_FRAGMENT:         "fragment",
 	socklbWeirReasonWEIR_REASON_REJECT_FAIL:      "reject_failed",
+	socklbWeirReasonWEIR_REASON_TTL:              "ttl_expired",
 }
 
 // read dumps the three LB maps for recovery.

@@ -224,6 +224,7 @@ type flow struct {
 	srcMAC, dstMAC net.HardwareAddr
 	syn            bool
 	payload        string
+	ttl            uint8 // 64 when 0
 }
 
 func fromClient(proto, dst string, sport, dport uint16) flow {
@@ -233,7 +234,11 @@ func fromClient(proto, dst string, sport, dport uint16) flow {
 func (fl flow) bytes(t testing.TB) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: fl.srcMAC, DstMAC: fl.dstMAC, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Id: 7, Flags: layers.IPv4DontFragment,
+	ttl := fl.ttl
+	if ttl == 0 {
+		ttl = 64
+	}
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: ttl, Id: 7, Flags: layers.IPv4DontFragment,
 		SrcIP: net.ParseIP(fl.src).To4(), DstIP: net.ParseIP(fl.dst).To4()}
 	var l4 gopacket.SerializableLayer
 	switch fl.proto {
@@ -263,6 +268,7 @@ type seen struct {
 	sport, dport     uint16
 	icmpType, icmpCd uint8
 	quoted           []byte // an ICMP error's quoted datagram
+	ttl              uint8
 }
 
 // decode parses out and checks every checksum in it.
@@ -275,7 +281,7 @@ func decode(t *testing.T, out []byte) seen {
 		dumpPcap(t, out)
 		t.Fatalf("output is not Ethernet/IPv4:\n%s", hex.Dump(out))
 	}
-	s := seen{srcMAC: eth.SrcMAC, dstMAC: eth.DstMAC, src: ip.SrcIP.String(), dst: ip.DstIP.String()}
+	s := seen{srcMAC: eth.SrcMAC, dstMAC: eth.DstMAC, src: ip.SrcIP.String(), dst: ip.DstIP.String(), ttl: ip.TTL}
 	hdr := out[14 : 14+int(ip.IHL)*4]
 	if onesSum(hdr) != 0xffff {
 		dumpPcap(t, out)
@@ -416,6 +422,9 @@ func TestTCNodePortRemoteBackendSNAT(t *testing.T) {
 			if !bytes.Equal(s.dstMAC, node2MAC) || !bytes.Equal(s.srcMAC, upMAC) {
 				t.Fatalf("forward packet MACs %s -> %s, want %s -> %s (the next hop)", s.srcMAC, s.dstMAC, upMAC, node2MAC)
 			}
+			if s.ttl != 63 {
+				t.Fatalf("forward packet TTL %d, want 63: BPF forwards it, so BPF decrements", s.ttl)
+			}
 			// The backend's reply comes back in through the uplink.
 			reply := flow{proto: proto, src: npRemote, dst: npNode, sport: 8080, dport: s.sport, srcMAC: node2MAC, dstMAC: upMAC, payload: "world"}
 			ret, r := f.ingress(t, reply)
@@ -425,8 +434,15 @@ func TestTCNodePortRemoteBackendSNAT(t *testing.T) {
 			if r.src != npNode || r.sport != npNodePrt || r.dst != npClient || r.dport != 41000 {
 				t.Fatalf("reply %s:%d -> %s:%d, want %s:%d -> %s:41000", r.src, r.sport, r.dst, r.dport, npNode, npNodePrt, npClient)
 			}
-			if !bytes.Equal(r.dstMAC, clientMAC) {
-				t.Fatalf("reply to MAC %s, want the client's %s", r.dstMAC, clientMAC)
+			if !bytes.Equal(r.dstMAC, clientMAC) || r.ttl != 63 {
+				t.Fatalf("reply to MAC %s TTL %d, want the client's %s, 63", r.dstMAC, r.ttl, clientMAC)
+			}
+			// A packet whose TTL would expire is not forwarded.
+			dying := fromClient(proto, npNode, 41000, npNodePrt)
+			dying.ttl = 1
+			before := f.reason(socklbWeirReasonWEIR_REASON_TTL)
+			if ret, _ := f.ingress(t, dying); ret != tcShot || f.reason(socklbWeirReasonWEIR_REASON_TTL) != before+1 {
+				t.Fatalf("TTL 1: verdict %d, want TC_ACT_SHOT counted as ttl_expired", ret)
 			}
 			// A second packet of the flow takes the same source port.
 			ret, again := f.ingress(t, fromClient(proto, npNode, 41000, npNodePrt))
@@ -685,7 +701,7 @@ func TestXDPNodePort(t *testing.T) {
 	for _, proto := range []string{"tcp", "udp"} {
 		ret, out = f.run(t, f.xdp.WeirXdp, fromClient(proto, npNode, 48001, npNodePrt).bytes(t))
 		s := decode(t, out)
-		if ret != xdpTX || s.src != npNode || s.sport < natPortLow || s.dst != npRemote || !bytes.Equal(s.dstMAC, node2MAC) {
+		if ret != xdpTX || s.src != npNode || s.sport < natPortLow || s.dst != npRemote || !bytes.Equal(s.dstMAC, node2MAC) || s.ttl != 63 {
 			t.Fatalf("%s remote: verdict %d, %s:%d -> %s (mac %s), want XDP_TX %s:[nat] -> %s via %s", proto, ret, s.src, s.sport, s.dst, s.dstMAC, npNode, npRemote, node2MAC)
 		}
 		reply := flow{proto: proto, src: npRemote, dst: npNode, sport: 8080, dport: s.sport, srcMAC: node2MAC, dstMAC: upMAC, payload: "world"}

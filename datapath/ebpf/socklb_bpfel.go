@@ -119,7 +119,8 @@ const (
 	socklbWeirReasonWEIR_REASON_MALFORMED        socklbWeirReason = 10
 	socklbWeirReasonWEIR_REASON_FRAGMENT         socklbWeirReason = 11
 	socklbWeirReasonWEIR_REASON_REJECT_FAIL      socklbWeirReason = 12
-	socklbWeirReasonWEIR_REASON_MAX              socklbWeirReason = 13
+	socklbWeirReasonWEIR_REASON_TTL              socklbWeirReason = 13
+	socklbWeirReasonWEIR_REASON_MAX              socklbWeirReason = 14
 )
 
 // Names of all BPF objects in the ELF.

@@ -178,7 +178,8 @@ const (
 	tcnpWeirReasonWEIR_REASON_MALFORMED        tcnpWeirReason = 10
 	tcnpWeirReasonWEIR_REASON_FRAGMENT         tcnpWeirReason = 11
 	tcnpWeirReasonWEIR_REASON_REJECT_FAIL      tcnpWeirReason = 12
-	tcnpWeirReasonWEIR_REASON_MAX              tcnpWeirReason = 13
+	tcnpWeirReasonWEIR_REASON_TTL              tcnpWeirReason = 13
+	tcnpWeirReasonWEIR_REASON_MAX              tcnpWeirReason = 14
 )
 
 // Names of all BPF objects in the ELF.
