@@ -199,11 +199,15 @@ func openNodePort(cfg Config, pinDir string, sock *socklbObjects) (*nodePort, er
 	}
 	var id uint32
 	var inner ebpf.MapID
+	var sizeErr error
 	it := np.tc.Lb4Maglev.Iterate()
 	for it.Next(&id, &inner) {
+		if len(np.tables) == 0 {
+			sizeErr = checkTableSize(inner, cfg.MaglevSize, pinDir)
+		}
 		np.tables[id] = nil
 	}
-	if err := it.Err(); err != nil {
+	if err := errors.Join(it.Err(), sizeErr); err != nil {
 		np.close()
 		return nil, fmt.Errorf("read %s: %w", tcnpMapLb4Maglev, err)
 	}
@@ -212,6 +216,20 @@ func openNodePort(cfg Config, pinDir string, sock *socklbObjects) (*nodePort, er
 		return nil, err
 	}
 	return np, nil
+}
+
+// checkTableSize fails when a pinned Maglev table was made with another
+// size: the programs would index it with the new one.
+func checkTableSize(id ebpf.MapID, m int, pinDir string) error {
+	inner, err := ebpf.NewMapFromID(id)
+	if err != nil {
+		return fmt.Errorf("open maglev table %d: %w", id, err)
+	}
+	defer inner.Close()
+	if got := int(inner.MaxEntries()); got != m {
+		return fmt.Errorf("maglev tables pinned in %s have %d entries, configured %d (remove the node's pins to change it): %w", pinDir, got, m, ebpf.ErrMapIncompatible)
+	}
+	return nil
 }
 
 // attach links the programs to the uplink: tcx ingress and egress, and

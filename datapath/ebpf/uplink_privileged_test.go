@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -129,6 +130,23 @@ func TestUplinkLifecycle(t *testing.T) {
 			t.Fatalf("xdp %s: counters report uplink %+v", mode, c.Uplink)
 		}
 		d.Close()
+	}
+
+	// Tables pinned with one Maglev size refuse another.
+	d = open(XDPOff)
+	if err := d.Apply(t.Context(), npState(nil, npBackend(npLocal1, "node"))); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := d.Counters(); err != nil || len(c.Uplink.Services) != 2 {
+		t.Fatalf("counters after apply: %+v %v, want the tcp and udp ports", c.Uplink, err)
+	}
+	d.Close()
+	resized := cfg
+	resized.MaglevSize = 4093
+	var err error
+	inNS(func() { _, err = Open(t.Context(), resized) })
+	if !errors.Is(err, ebpf.ErrMapIncompatible) || !strings.Contains(err.Error(), "maglev") {
+		t.Fatalf("open with another maglev size: %v, want a map-incompatible error naming the tables", err)
 	}
 
 	if err := Remove(cfg); err != nil {
