@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"weir.dev/weir/test/netns"
 	"weir.dev/weir/test/topology"
@@ -140,10 +141,29 @@ func TestUplinkLifecycle(t *testing.T) {
 	if c, err := d.Counters(); err != nil || len(c.Uplink.Services) != 2 {
 		t.Fatalf("counters after apply: %+v %v, want the tcp and udp ports", c.Uplink, err)
 	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(d))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				got[f.GetName()+"/"+l.GetName()+"="+l.GetValue()] = true
+			}
+		}
+	}
+	for _, want := range []string{"weir_ebpf_uplink_xdp_mode/mode=off", "weir_ebpf_uplink_flows_total/service=default/web:tcp",
+		"weir_ebpf_reasons_total/reason=no_local_backend", "weir_ebpf_socklb_connects_total/service=default/web:udp"} {
+		if !got[want] {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	d.Close()
 	resized := cfg
 	resized.MaglevSize = 4093
-	var err error
 	inNS(func() { _, err = Open(t.Context(), resized) })
 	if !errors.Is(err, ebpf.ErrMapIncompatible) || !strings.Contains(err.Error(), "maglev") {
 		t.Fatalf("open with another maglev size: %v, want a map-incompatible error naming the tables", err)

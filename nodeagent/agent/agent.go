@@ -116,6 +116,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer dp.Close()
+	if d, ok := dp.(*ebpf.Dataplane); ok && cfg.Registerer != nil {
+		// Counters per service, backend and reason, and the XDP mode.
+		if err := cfg.Registerer.Register(ebpf.NewCollector(d)); err != nil {
+			return fmt.Errorf("register ebpf metrics: %w", err)
+		}
+	}
 	var pods *podLoop
 	if cfg.Runtime == "containerd" {
 		pods = newPodLoop(c, cfg.NodeName, cfg.Logger)
