@@ -17,9 +17,9 @@ import (
 	"weir.dev/weir/datapath"
 )
 
-// Dataplane is the eBPF implementation of datapath.Dataplane for one node.
-// Today it programs the socket LB; TC and XDP programs join it later.
-// It is safe for concurrent use.
+// Dataplane is the eBPF implementation of datapath.Dataplane for one node:
+// the socket LB and, with Config.Uplink, the TC/XDP programs on the
+// uplink. It is safe for concurrent use.
 type Dataplane struct {
 	cfg    Config
 	log    *slog.Logger
@@ -36,15 +36,18 @@ type Dataplane struct {
 
 var _ datapath.Dataplane = (*Dataplane)(nil)
 
-// Open loads the socket LB of cfg.Node, attaches it to cfg.CgroupPath and
-// pins maps and links under cfg.PinDir(), mounting bpffs first if needed.
+// Open loads the socket LB of cfg.Node, attaches it to cfg.CgroupPath
+// (and the uplink programs to cfg.Uplink, an interface of the calling
+// thread's network namespace) and pins maps and links under
+// cfg.PinDir(), mounting bpffs first if needed.
 // When pins from an earlier run are there, it reuses the maps, swaps the
 // programs inside the pinned links and rebuilds its view of what is
 // programmed, so a restart disturbs no service and no connection; the
 // first Apply then corrects whatever changed meanwhile.
 //
 // Needs Linux 5.18 (bpf_link for cgroups, getpeername hooks, netns
-// cookies, bpf_set_retval) and CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN.
+// cookies, bpf_set_retval), 6.6 with an uplink (tcx links), and CAP_BPF,
+// CAP_NET_ADMIN, CAP_SYS_ADMIN.
 func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
