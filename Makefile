@@ -24,7 +24,7 @@ BENCH_ARGS   ?=
 # Debian packages the project needs at build, test or bench time. Some serve
 # later parts of the project (eBPF build, containerd runtime, load tools).
 DEB_PACKAGES := etcd-server etcd-client containerd runc iptables nftables \
-	clang llvm libbpf-dev bpftool busybox-static iproute2 wrk iperf3 \
+	clang llvm libbpf-dev bpftool busybox-static iproute2 wrk iperf3 ethtool \
 	docker-registry
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -29,6 +29,15 @@ enum weir_reason {
 	WEIR_REASON_SLOT_MISS,	    /* backend slot vanished under two updates: refused */
 	WEIR_REASON_REVNAT_UPDATE,  /* reverse entry not written: peer shows the backend */
 	WEIR_REASON_AFFINITY_UPDATE, /* affinity entry not written: next pick is random */
+	/* Per-packet service NAT (TC and XDP on the uplink). */
+	WEIR_REASON_NO_LOCAL_BACKEND, /* externalTrafficPolicy Local, none here: dropped */
+	WEIR_REASON_CT_UPDATE,	      /* conntrack entry not written: dropped */
+	WEIR_REASON_NAT_PORTS,	      /* no free SNAT port for the backend: dropped */
+	WEIR_REASON_FIB,	      /* no route to the backend or the client: dropped */
+	WEIR_REASON_MALFORMED,	      /* truncated or bad IPv4/L4 header: passed untouched */
+	WEIR_REASON_FRAGMENT,	      /* IPv4 fragment: passed untouched, not balanced */
+	WEIR_REASON_REJECT_FAIL,      /* ICMP unreachable not built: dropped instead */
+	WEIR_REASON_TTL,	      /* TTL would expire on a packet BPF forwards: dropped */
 	WEIR_REASON_MAX,
 };
 

@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "maps.h"
+#include "stats.h"
 
 #define NO_SVC_ID 0xffffffffU
 
@@ -223,18 +224,6 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 		return;
 	ctx->user_ip4 = rv->addr;
 	ctx->user_port = (__u32)rv->port;
-}
-
-static __always_inline void count_reason(enum weir_reason reason)
-{
-	__u32 k = reason;
-	__u64 *n;
-
-	if (reason == WEIR_REASON_NONE)
-		return;
-	n = bpf_map_lookup_elem(&lb4_reasons, &k);
-	if (n)
-		*n += 1;
 }
 
 /*

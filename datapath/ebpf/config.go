@@ -28,6 +28,19 @@ type Config struct {
 	// in the network namespace that calls Open (kube-proxy's iptables mode
 	// does the same). Clients in pod namespaces are never affected.
 	LoopbackNodePorts bool
+	// Uplink is the node's interface to the outside network, in the
+	// network namespace that calls Open (the one holding the node IP).
+	// When set, TC programs on it (and XDP, see XDP) translate traffic
+	// from outside to NodePort, externalIP and load-balancer frontends.
+	// Empty: only the socket LB, and any uplink programs pinned by an
+	// earlier run are detached.
+	Uplink string
+	// XDP is the uplink's XDP mode: XDPOff (the default: NodePort stays
+	// with TC), XDPNative or XDPGeneric. It needs Uplink.
+	XDP XDPMode
+	// MaglevSize is the size of each Maglev table (a prime); 0 means
+	// DefaultMaglevSize. A pinned table map of another size is an error.
+	MaglevSize int
 	// Logger receives warnings (frontends two services claim); discarded
 	// when nil.
 	Logger *slog.Logger
@@ -45,8 +58,12 @@ type MapSizes struct {
 	Slots int
 	// RevNAT: sockets recently translated (LRU).
 	RevNAT int
-	// Affinity: ClientIP affinity entries, client × service port (LRU).
+	// Affinity: ClientIP affinity entries, client × service port (LRU);
+	// also the size of the uplink path's own affinity map.
 	Affinity int
+	// Conntrack: flows the uplink programs translate, two entries each
+	// (LRU).
+	Conntrack int
 }
 
 // DefaultMapSizes fit 10,000+ services with a few endpoints each.
@@ -56,6 +73,7 @@ var DefaultMapSizes = MapSizes{
 	Slots:     262144,
 	RevNAT:    262144,
 	Affinity:  65536,
+	Conntrack: 262144,
 }
 
 var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -78,7 +96,7 @@ func (c Config) withDefaults() (Config, error) {
 	for _, f := range []struct {
 		v   *int
 		def int
-	}{{&c.Sizes.Frontends, d.Frontends}, {&c.Sizes.Services, d.Services}, {&c.Sizes.Slots, d.Slots}, {&c.Sizes.RevNAT, d.RevNAT}, {&c.Sizes.Affinity, d.Affinity}} {
+	}{{&c.Sizes.Frontends, d.Frontends}, {&c.Sizes.Services, d.Services}, {&c.Sizes.Slots, d.Slots}, {&c.Sizes.RevNAT, d.RevNAT}, {&c.Sizes.Affinity, d.Affinity}, {&c.Sizes.Conntrack, d.Conntrack}} {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
@@ -86,7 +104,7 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("datapath/ebpf: map size %d out of range 1..%d", *f.v, 1<<24)
 		}
 	}
-	return c, nil
+	return c.nodePortDefaults()
 }
 
 // PinDir is where the node's maps and links are pinned.

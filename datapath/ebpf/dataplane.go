@@ -17,9 +17,9 @@ import (
 	"weir.dev/weir/datapath"
 )
 
-// Dataplane is the eBPF implementation of datapath.Dataplane for one node.
-// Today it programs the socket LB; TC and XDP programs join it later.
-// It is safe for concurrent use.
+// Dataplane is the eBPF implementation of datapath.Dataplane for one node:
+// the socket LB and, with Config.Uplink, the TC/XDP programs on the
+// uplink. It is safe for concurrent use.
 type Dataplane struct {
 	cfg    Config
 	log    *slog.Logger
@@ -30,20 +30,24 @@ type Dataplane struct {
 	links  []link.Link
 	maps   *lbMaps
 	lb     *lbSync
+	np     *nodePort // nil without an uplink
 	closed bool
 }
 
 var _ datapath.Dataplane = (*Dataplane)(nil)
 
-// Open loads the socket LB of cfg.Node, attaches it to cfg.CgroupPath and
-// pins maps and links under cfg.PinDir(), mounting bpffs first if needed.
+// Open loads the socket LB of cfg.Node, attaches it to cfg.CgroupPath
+// (and the uplink programs to cfg.Uplink, an interface of the calling
+// thread's network namespace) and pins maps and links under
+// cfg.PinDir(), mounting bpffs first if needed.
 // When pins from an earlier run are there, it reuses the maps, swaps the
 // programs inside the pinned links and rebuilds its view of what is
 // programmed, so a restart disturbs no service and no connection; the
 // first Apply then corrects whatever changed meanwhile.
 //
 // Needs Linux 5.18 (bpf_link for cgroups, getpeername hooks, netns
-// cookies, bpf_set_retval) and CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN.
+// cookies, bpf_set_retval), 6.6 with an uplink (tcx links), and CAP_BPF,
+// CAP_NET_ADMIN, CAP_SYS_ADMIN.
 func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -91,9 +95,20 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 		objs.Close()
 		return nil, err
 	}
+	np, err := openUplink(cfg, pinDir, objs)
+	if err != nil {
+		for _, l := range links {
+			l.Close()
+		}
+		objs.Close()
+		return nil, err
+	}
+	if np != nil {
+		m.uplinkStats = np.tc.NpSvcStats
+	}
 	cfg.Logger.Info("socket lb ready", "node", cfg.Node, "cgroup", cfg.CgroupPath,
 		"pin_dir", pinDir, "recovered_service_ports", len(lb.ports))
-	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb}, nil
+	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb, np: np}, nil
 }
 
 // Apply programs the ClusterIP, externalIP, load-balancer IP and NodePort
@@ -113,7 +128,11 @@ func (d *Dataplane) Apply(ctx context.Context, st *datapath.State) error {
 	if d.closed {
 		return errors.New("datapath/ebpf: apply on a closed dataplane")
 	}
-	return d.lb.apply(ctx, desired)
+	err := d.lb.apply(ctx, desired)
+	if d.np != nil {
+		err = errors.Join(err, d.np.apply(ctx, st, d.lb))
+	}
+	return err
 }
 
 // AttachPod is a no-op for the socket LB: a pod's processes are balanced
@@ -138,6 +157,9 @@ func (d *Dataplane) Close() error {
 	for _, l := range d.links {
 		errs = append(errs, l.Close())
 	}
+	if d.np != nil {
+		errs = append(errs, d.np.close())
+	}
 	errs = append(errs, d.objs.Close())
 	return errors.Join(errs...)
 }
@@ -155,6 +177,8 @@ type Counters struct {
 	Reasons map[string]uint64
 	// Maps is the occupancy of the maps whose entries Apply owns.
 	Maps []MapUsage
+	// Uplink are the uplink programs' counters; nil without an uplink.
+	Uplink *UplinkCounters
 }
 
 // ServiceCounters are one service port's counters since it was programmed.
@@ -209,6 +233,13 @@ func (d *Dataplane) Counters() (Counters, error) {
 		{mapFrontends, len(d.lb.feOwner), d.lb.caps.Frontends},
 		{mapServices, len(d.lb.ports), d.lb.caps.Services},
 		{mapSlots, d.lb.nSlots, d.lb.caps.Slots},
+	}
+	if d.np != nil {
+		u, err := d.np.counters(d.lb)
+		if err != nil {
+			return c, err
+		}
+		c.Uplink = &u
 	}
 	return c, nil
 }

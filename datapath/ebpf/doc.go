@@ -1,13 +1,37 @@
 // Package ebpf is weir's default data plane: Services implemented with
 // eBPF programs and maps instead of iptables.
 //
-// Today it holds the socket-level load balancer: cgroup/connect4,
+// It holds two program families over shared maps. The socket-level load
+// balancer: cgroup/connect4,
 // sendmsg4, recvmsg4 and getpeername4 programs (bpf/sock_lb.c) attached to
 // the node's cgroup v2 subtree translate a connect() or an unconnected UDP
 // send to a ClusterIP, externalIP, load-balancer IP or node IP:nodePort into
 // a backend address, so established connections cost nothing per packet,
 // and show the service address back to the client. A service port without
 // a usable backend fails connect() and sendmsg() at once with ECONNREFUSED.
+//
+// The uplink path (Config.Uplink; bpf/tc_nodeport.c, bpf/xdp_nodeport.c)
+// serves what no socket hook sees: packets from outside the node to a
+// NodePort, externalIP or load-balancer IP frontend. tcx ingress on the
+// uplink looks the flow up in conntrack; a new flow gets a backend from
+// ClientIP affinity or the service port's Maglev table (computed in Go
+// from the backend set alone, so every node picks the same backend for a
+// flow), an entry per direction, and DNAT. A backend behind the uplink
+// (another node; externalTrafficPolicy Cluster) is also SNATed to the
+// uplink's address on a port from 61000-65535 and sent out with
+// bpf_redirect / bpf_redirect_neigh after a FIB lookup, and its replies
+// are translated back in BPF too (the stack would drop them as martians).
+// A local backend keeps the client address (with either policy, as Cilium
+// does; kube-proxy masquerades under Cluster); its replies get their
+// source restored on the uplink's egress. No backend at all: ICMP port
+// unreachable (the client's connect or send fails at once); backends only
+// elsewhere under externalTrafficPolicy Local: dropped, as kube-proxy
+// does. XDP (Config.XDP native or generic; off by default) runs the same
+// decision first and finishes what it can alone: local backends DNATed
+// and passed up, remote ones NATed and sent back out with XDP_TX; the
+// rest goes on to TC, which finds the conntrack entry XDP made. Malformed
+// packets and fragments pass untouched (counted); other traffic goes on
+// to the next tcx program unchanged.
 //
 // It owns, per node, the maps and links pinned under
 // /sys/fs/bpf/weir/<node>/ (maps by name, links under links/), which is
@@ -23,12 +47,28 @@
 //	lb4_svc_stats  PERCPU_ARRAY svc id                       -> {connects, datagrams, refused}
 //	lb4_reasons    PERCPU_ARRAY enum weir_reason             -> count
 //
+// and for the uplink path (bpf/lib/nodeport_maps.h; the socket LB's
+// frontends, services and reasons maps are shared by map replacement):
+//
+//	ct4_flows        LRU_HASH  5-tuple as it arrives             -> tuple to rewrite it to, flags, svc id
+//	lb4_maglev       HASH_OF_MAPS svc id                         -> ARRAY[M] of backend {addr, port}
+//	np_affinity      LRU_HASH  {client address, svc id}          -> {backend, Maglev slot, last used}
+//	np_svc_stats     PERCPU_ARRAY svc id                         -> {packets, bytes, flows, refused, dropped}
+//	np_backend_stats LRU_PERCPU_HASH backend                     -> {flows, packets}
+//
+// Maglev tables exist only for service ports with an external frontend
+// and a usable backend, so ClusterIP-only ports cost nothing; a new table
+// is filled in a fresh inner map and swapped in with one update of
+// lb4_maglev. Uplink links are pinned under links/ as tc_ingress,
+// tc_egress and xdp_native or xdp_generic. ReadConntrack reads ct4_flows.
+//
 // A backend set is replaced make-before-break (see planSlots): new slots
 // first, then one atomic update of the service entry, then the trim, so a
 // lookup sees the old set or the new one, never a mix.
 //
 // It must not attach at the root of a cgroup hierarchy (that would capture
 // every process on the machine), and it never touches pins of other
-// program families in the node's directory. The generated socklb_bpfel.go
-// and socklb_bpfel.o are committed (go generate rebuilds them with clang).
+// program families in the node's directory. The generated
+// {socklb,tcnp,xdpnp}_bpfel.{go,o} are committed (go generate rebuilds
+// them with clang). The uplink path needs Linux 6.6 (tcx links).
 package ebpf

@@ -12,7 +12,7 @@ import (
 
 // TestGeneratedUpToDate compiles bpf/ again with the //go:generate line of
 // gen.go into a temporary directory and compares the result with the
-// committed socklb_bpfel.{go,o}: an edit of the C without go generate
+// committed socklb, tcnp and xdpnp _bpfel.{go,o}: an edit of the C without go generate
 // fails here. Needs clang (make deps).
 func TestGeneratedUpToDate(t *testing.T) {
 	if testing.Short() {
@@ -22,23 +22,25 @@ func TestGeneratedUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var args []string
+	var runs [][]string
 	for _, line := range strings.Split(string(src), "\n") {
 		if rest, ok := strings.CutPrefix(line, "//go:generate go tool bpf2go "); ok {
-			args = splitQuoted(rest)
+			runs = append(runs, splitQuoted(rest))
 		}
 	}
-	if len(args) == 0 {
-		t.Fatal("no //go:generate go tool bpf2go line in gen.go")
+	if len(runs) != 3 {
+		t.Fatalf("%d //go:generate go tool bpf2go lines in gen.go, want 3 (socklb, tcnp, xdpnp)", len(runs))
 	}
 	out := t.TempDir()
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(goBin, append([]string{"tool", "bpf2go", "-output-dir", out}, args...)...)
-	cmd.Env = append(os.Environ(), "GOPACKAGE=ebpf")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bpf2go: %v\n%s", err, b)
+	for _, args := range runs {
+		cmd := exec.Command(goBin, append([]string{"tool", "bpf2go", "-output-dir", out}, args...)...)
+		cmd.Env = append(os.Environ(), "GOPACKAGE=ebpf")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("bpf2go: %v\n%s", err, b)
+		}
 	}
-	for _, f := range []string{"socklb_bpfel.go", "socklb_bpfel.o"} {
+	for _, f := range []string{"socklb_bpfel.go", "socklb_bpfel.o", "tcnp_bpfel.go", "tcnp_bpfel.o", "xdpnp_bpfel.go", "xdpnp_bpfel.o"} {
 		want, err := os.ReadFile(filepath.Join(out, f))
 		if err != nil {
 			t.Fatal(err)

@@ -35,6 +35,9 @@ type lbMaps struct {
 	frontends, services, slots, svcStats, reasons *ebpf.Map
 	caps                                          mapCaps
 	ncpu                                          int
+	// uplinkStats are the uplink path's per-service counters (nil
+	// without an uplink); they restart with an id like svcStats.
+	uplinkStats *ebpf.Map
 }
 
 // wrap names the map in err and turns "no room" into ErrMapFull.
@@ -77,7 +80,13 @@ func (m *lbMaps) delFrontend(f frontend) error {
 
 func (m *lbMaps) resetStats(id uint32) error {
 	zero := make([]socklbLb4SvcCounters, m.ncpu)
-	return m.wrap("reset", mapSvcStats, 0, m.svcStats.Update(id, zero, ebpf.UpdateAny))
+	if err := m.wrap("reset", mapSvcStats, 0, m.svcStats.Update(id, zero, ebpf.UpdateAny)); err != nil {
+		return err
+	}
+	if m.uplinkStats == nil {
+		return nil
+	}
+	return m.wrap("reset", tcnpMapNpSvcStats, 0, m.uplinkStats.Update(id, make([]tcnpNpSvcCounters, m.ncpu), ebpf.UpdateAny))
 }
 
 // svcCounters sums one service id's counters over CPUs.
@@ -119,6 +128,15 @@ var reasonNames = map[socklbWeirReason]string{
 	socklbWeirReasonWEIR_REASON_SLOT_MISS:       "slot_missing",
 	socklbWeirReasonWEIR_REASON_REVNAT_UPDATE:   "revnat_update",
 	socklbWeirReasonWEIR_REASON_AFFINITY_UPDATE: "affinity_update",
+	// the uplink path (TC and XDP)
+	socklbWeirReasonWEIR_REASON_NO_LOCAL_BACKEND: "no_local_backend",
+	socklbWeirReasonWEIR_REASON_CT_UPDATE:        "conntrack_update",
+	socklbWeirReasonWEIR_REASON_NAT_PORTS:        "nat_ports",
+	socklbWeirReasonWEIR_REASON_FIB:              "no_route",
+	socklbWeirReasonWEIR_REASON_MALFORMED:        "malformed",
+	socklbWeirReasonWEIR_REASON_FRAGMENT:         "fragment",
+	socklbWeirReasonWEIR_REASON_REJECT_FAIL:      "reject_failed",
+	socklbWeirReasonWEIR_REASON_TTL:              "ttl_expired",
 }
 
 // read dumps the three LB maps for recovery.

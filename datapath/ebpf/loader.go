@@ -204,16 +204,17 @@ func reusePinnedLink(path string, cgID uint64, attach ebpf.AttachType) (link.Lin
 // pinnedMaps are the socket-LB maps pinned in the node's directory.
 var pinnedMaps = []string{mapFrontends, mapServices, mapSlots, mapRevNAT, mapAffinity, mapSvcStats, mapReasons}
 
-// Remove detaches node's socket LB and deletes its pins: the opposite of
-// Open, for a node leaving or switching to another dataplane. Services
-// stop being balanced for every process in the cgroup at once. Remove
-// must not run while a Dataplane for the node is open.
+// Remove detaches node's socket LB and uplink programs and deletes their
+// pins: the opposite of Open, for a node leaving or switching to another
+// dataplane. Services stop being balanced for every process in the cgroup
+// and for traffic from outside at once. Remove must not run while a
+// Dataplane for the node is open.
 func Remove(cfg Config) error {
 	if !nodeName.MatchString(cfg.Node) {
 		return fmt.Errorf("datapath/ebpf: node name %q: want [A-Za-z0-9._-]+", cfg.Node)
 	}
 	dir := cfg.PinDir()
-	var errs []error
+	errs := []error{removeNodePort(dir)}
 	for _, sl := range sockLinks {
 		path := filepath.Join(dir, "links", sl.pin)
 		l, err := link.LoadPinnedLink(path, nil)

@@ -106,13 +106,21 @@ const (
 type socklbWeirReason uint32
 
 const (
-	socklbWeirReasonWEIR_REASON_NONE            socklbWeirReason = 0
-	socklbWeirReasonWEIR_REASON_NO_BACKEND      socklbWeirReason = 1
-	socklbWeirReasonWEIR_REASON_SVC_MISS        socklbWeirReason = 2
-	socklbWeirReasonWEIR_REASON_SLOT_MISS       socklbWeirReason = 3
-	socklbWeirReasonWEIR_REASON_REVNAT_UPDATE   socklbWeirReason = 4
-	socklbWeirReasonWEIR_REASON_AFFINITY_UPDATE socklbWeirReason = 5
-	socklbWeirReasonWEIR_REASON_MAX             socklbWeirReason = 6
+	socklbWeirReasonWEIR_REASON_NONE             socklbWeirReason = 0
+	socklbWeirReasonWEIR_REASON_NO_BACKEND       socklbWeirReason = 1
+	socklbWeirReasonWEIR_REASON_SVC_MISS         socklbWeirReason = 2
+	socklbWeirReasonWEIR_REASON_SLOT_MISS        socklbWeirReason = 3
+	socklbWeirReasonWEIR_REASON_REVNAT_UPDATE    socklbWeirReason = 4
+	socklbWeirReasonWEIR_REASON_AFFINITY_UPDATE  socklbWeirReason = 5
+	socklbWeirReasonWEIR_REASON_NO_LOCAL_BACKEND socklbWeirReason = 6
+	socklbWeirReasonWEIR_REASON_CT_UPDATE        socklbWeirReason = 7
+	socklbWeirReasonWEIR_REASON_NAT_PORTS        socklbWeirReason = 8
+	socklbWeirReasonWEIR_REASON_FIB              socklbWeirReason = 9
+	socklbWeirReasonWEIR_REASON_MALFORMED        socklbWeirReason = 10
+	socklbWeirReasonWEIR_REASON_FRAGMENT         socklbWeirReason = 11
+	socklbWeirReasonWEIR_REASON_REJECT_FAIL      socklbWeirReason = 12
+	socklbWeirReasonWEIR_REASON_TTL              socklbWeirReason = 13
+	socklbWeirReasonWEIR_REASON_MAX              socklbWeirReason = 14
 )
 
 // Names of all BPF objects in the ELF.

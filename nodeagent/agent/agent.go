@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -49,7 +50,14 @@ type Config struct {
 	// HOST:PORT); loopback registries always are.
 	InsecureRegistries []string
 	// Dataplane is "iptables" or "ebpf".
-	Dataplane       string
+	Dataplane string
+	// Uplink is the interface external traffic arrives on, for the eBPF
+	// data plane's TC/XDP programs; empty means the interface holding
+	// NodeIP in the agent's network namespace.
+	Uplink string
+	// XDP is the eBPF data plane's XDP mode on the uplink: off, native or
+	// generic.
+	XDP             ebpf.XDPMode
 	IPTablesBackend iptables.Backend
 	Version         string
 	Logger          *slog.Logger
@@ -68,7 +76,12 @@ func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 		if err := os.MkdirAll(cg, 0o755); err != nil {
 			return nil, fmt.Errorf("create node cgroup %s: %w", cg, err)
 		}
-		return ebpf.Open(context.Background(), ebpf.Config{Node: cfg.NodeName, CgroupPath: cg, Logger: cfg.Logger, LoopbackNodePorts: true})
+		uplink, err := uplinkFor(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return ebpf.Open(context.Background(), ebpf.Config{Node: cfg.NodeName, CgroupPath: cg, Logger: cfg.Logger,
+			LoopbackNodePorts: true, Uplink: uplink, XDP: cfg.XDP})
 	default:
 		return nil, fmt.Errorf("--dataplane %q: want ebpf or iptables", cfg.Dataplane)
 	}
@@ -106,6 +119,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer dp.Close()
+	if d, ok := dp.(*ebpf.Dataplane); ok && cfg.Registerer != nil {
+		// Counters per service, backend and reason, and the XDP mode.
+		if err := cfg.Registerer.Register(ebpf.NewCollector(d)); err != nil {
+			return fmt.Errorf("register ebpf metrics: %w", err)
+		}
+	}
 	var pods *podLoop
 	if cfg.Runtime == "containerd" {
 		pods = newPodLoop(c, cfg.NodeName, cfg.Logger, nil)
@@ -144,4 +163,38 @@ func Run(ctx context.Context, cfg Config) error {
 	err = p.Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// uplinkFor names the interface the eBPF uplink programs attach to:
+// cfg.Uplink, or the one holding cfg.NodeIP in the agent's network
+// namespace. Without either, NodePorts answer only through the socket LB
+// (from the node and its pods), which the log says.
+func uplinkFor(cfg Config) (string, error) {
+	if cfg.Uplink != "" {
+		return cfg.Uplink, nil
+	}
+	if cfg.NodeIP.IsValid() {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return "", fmt.Errorf("find the uplink: %w", err)
+		}
+		for _, ifc := range ifs {
+			addrs, err := ifc.Addrs()
+			if err != nil {
+				continue
+			}
+			for _, a := range addrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr() == cfg.NodeIP {
+					return ifc.Name, nil
+				}
+			}
+		}
+	}
+	if cfg.XDP != "" && cfg.XDP != ebpf.XDPOff {
+		return "", fmt.Errorf("--xdp=%s: no uplink (no interface holds --node-ip %s; set --uplink)", cfg.XDP, cfg.NodeIP)
+	}
+	if cfg.Logger != nil {
+		cfg.Logger.Warn("no uplink: NodePorts from outside the node are not served", "node_ip", cfg.NodeIP.String())
+	}
+	return "", nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/datapath/iptables"
 	"weir.dev/weir/nodeagent/agent"
 	"weir.dev/weir/nodeagent/images"
@@ -18,6 +19,11 @@ func newAgentCommand() *cobra.Command {
 		cfg               agent.Config
 		nodeIP, tokenFile string
 		backend, logLevel string
+		// off by default: on the veth uplinks weir up makes, native XDP_TX
+		// delivers only to a peer running XDP itself, and generic XDP
+		// copies each skb to get its headroom, which costs more than TC;
+		// XDP is for uplinks whose driver runs it natively.
+		xdp string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -30,6 +36,9 @@ func newAgentCommand() *cobra.Command {
 			}
 			cfg.Logger, cfg.Version = log, Version
 			cfg.IPTablesBackend = iptables.Backend(backend)
+			if cfg.XDP, err = ebpf.ParseXDPMode(xdp); err != nil {
+				return fmt.Errorf("--xdp: %w", err)
+			}
 			if nodeIP != "" {
 				if cfg.NodeIP, err = netip.ParseAddr(nodeIP); err != nil {
 					return fmt.Errorf("--node-ip: %w", err)
@@ -74,6 +83,8 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.EchoBinary, "echo-binary", "", "weir-echo binary to offer as the image weir.local/echo (default: beside weir)")
 	f.StringArrayVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry HOST[:PORT] to pull from over plain HTTP (repeatable; loopback registries always are)")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
+	f.StringVar(&cfg.Uplink, "uplink", "", "interface external traffic arrives on, for the ebpf data plane's TC/XDP programs (default: the one holding --node-ip)")
+	f.StringVar(&xdp, "xdp", "off", "XDP NodePort fast path on the uplink (ebpf): native, generic, or off (TC handles NodePort)")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

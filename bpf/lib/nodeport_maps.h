@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Maps of the per-packet service path (TC and XDP on the node's uplink),
+ * defined apart from the logic that reads them. They sit beside the
+ * socket-LB maps (maps.h) in the node's pin directory; the frontends,
+ * services and reasons maps are the socket LB's own, shared by the loader.
+ * Capacities are defaults: the Go loader sets them from its configuration.
+ */
+#ifndef WEIR_NODEPORT_MAPS_H
+#define WEIR_NODEPORT_MAPS_H
+
+#include "common.h"
+#include "maps.h"
+
+#ifndef CT4_MAX
+#define CT4_MAX 262144
+#endif
+/* Maglev table size: a prime, set from Go (Config.MaglevSize). */
+#ifndef MAGLEV_M
+#define MAGLEV_M 1021
+#endif
+#ifndef NP_AFFINITY_MAX
+#define NP_AFFINITY_MAX 65536
+#endif
+#ifndef NP_BACKEND_STATS_MAX
+#define NP_BACKEND_STATS_MAX 65536
+#endif
+
+/* Conntrack entry flags (ct4_entry.flags). */
+enum ct4_flags {
+	CT_F_REPLY = 0x1, /* the entry matches the reply direction (backend to client) */
+	CT_F_SNAT = 0x2,  /* source rewritten to the node: the packet is sent by BPF, not the stack */
+};
+
+/* A flow's 5-tuple as seen on the wire, before translation. */
+struct ct4_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* What a packet matching the key is rewritten to. */
+struct ct4_entry {
+	__be32 nat_saddr;
+	__be32 nat_daddr;
+	__be16 nat_sport;
+	__be16 nat_dport;
+	__u32 svc_id;
+	__u8 flags;
+	__u8 pad[7];
+	__u64 created; /* bpf_ktime_get_ns */
+};
+
+/* One slot of a service port's Maglev table: a backend. */
+struct lb4_mgl_entry {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+/* A complete BTF type for the inner map's value (clang emits a forward
+ * declaration for a type only an inner map definition names). */
+const struct lb4_mgl_entry *btf_lb4_mgl_entry __attribute__((unused));
+
+/* ClientIP affinity of external clients: client address and service port. */
+struct np_affinity_key {
+	__be32 client;
+	__u32 svc_id;
+};
+
+struct np_affinity_entry {
+	__u64 last_used; /* bpf_ktime_get_ns */
+	__be32 addr;	 /* backend chosen, checked against table[idx] on reuse */
+	__be16 port;
+	__u16 pad;
+	__u32 idx; /* the Maglev slot it was found in */
+	__u32 pad2;
+};
+
+/* Per service port and CPU, for packets the uplink programs handled. */
+struct np_svc_counters {
+	__u64 packets; /* translated, both directions */
+	__u64 bytes;
+	__u64 flows;	/* conntrack entries created */
+	__u64 refused;	/* answered with ICMP port unreachable: no backend */
+	__u64 dropped;	/* dropped: no local backend, no SNAT port, no route */
+};
+
+struct np_backend_key {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+/* Per backend and CPU. */
+struct np_backend_counters {
+	__u64 flows;   /* new flows sent to it */
+	__u64 packets; /* packets to it, after the first */
+};
+
+/* 5-tuple -> translation, both directions of every translated flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ct4_key);
+	__type(value, struct ct4_entry);
+	__uint(max_entries, CT4_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct4_flows SEC(".maps");
+
+/* Service port id -> its Maglev table, for ports with external frontends;
+ * a new table replaces the old one in one update, never edited in place.
+ * The inner map: MAGLEV_M backends, indexed by flow hash % M. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, LB4_SERVICES_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_ARRAY);
+		__type(key, __u32);
+		__type(value, struct lb4_mgl_entry);
+		__uint(max_entries, MAGLEV_M);
+	});
+} lb4_maglev SEC(".maps");
+
+/* {external client address, service port id} -> backend last chosen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct np_affinity_key);
+	__type(value, struct np_affinity_entry);
+	__uint(max_entries, NP_AFFINITY_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_affinity SEC(".maps");
+
+/* Service port id -> per-CPU counters of the uplink path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct np_svc_counters);
+	__uint(max_entries, LB4_SERVICES_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_svc_stats SEC(".maps");
+
+/* Backend -> per-CPU counters (LRU: backends come and go without Go). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__type(key, struct np_backend_key);
+	__type(value, struct np_backend_counters);
+	__uint(max_entries, NP_BACKEND_STATS_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} np_backend_stats SEC(".maps");
+
+#endif /* WEIR_NODEPORT_MAPS_H */

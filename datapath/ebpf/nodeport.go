@@ -1,0 +1,577 @@
+package ebpf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"weir.dev/weir/datapath"
+)
+
+// XDPMode is how the uplink's XDP program attaches.
+type XDPMode string
+
+const (
+	// XDPOff attaches no XDP program: NodePort traffic is handled by TC.
+	XDPOff XDPMode = "off"
+	// XDPNative runs in the driver (on veth: XDP_TX delivers only to a
+	// peer that has an XDP program itself; see MACHINE.md).
+	XDPNative XDPMode = "native"
+	// XDPGeneric runs after the skb is built: slower than native,
+	// available on every interface.
+	XDPGeneric XDPMode = "generic"
+)
+
+// ParseXDPMode reads a --xdp flag value.
+func ParseXDPMode(s string) (XDPMode, error) {
+	switch m := XDPMode(s); m {
+	case XDPOff, XDPNative, XDPGeneric:
+		return m, nil
+	case "":
+		return XDPOff, nil
+	}
+	return "", fmt.Errorf("xdp mode %q: want native, generic or off", s)
+}
+
+// Pin names of the uplink programs' links under <pin dir>/links/.
+const (
+	pinTCIngress  = "tc_ingress"
+	pinTCEgress   = "tc_egress"
+	pinXDPNative  = "xdp_native"
+	pinXDPGeneric = "xdp_generic"
+)
+
+// nodePortMaps are the maps the uplink programs add to the node's pin
+// directory (the socket LB's maps are shared, not copied).
+var nodePortMaps = []string{tcnpMapCt4Flows, tcnpMapLb4Maglev, tcnpMapNpAffinity, tcnpMapNpSvcStats, tcnpMapNpBackendStats}
+
+func (c Config) nodePortDefaults() (Config, error) {
+	if c.XDP == "" {
+		c.XDP = XDPOff
+	}
+	if _, err := ParseXDPMode(string(c.XDP)); err != nil {
+		return c, fmt.Errorf("datapath/ebpf: %w", err)
+	}
+	if c.XDP != XDPOff && c.Uplink == "" {
+		return c, fmt.Errorf("datapath/ebpf: xdp mode %s needs an uplink interface", c.XDP)
+	}
+	if c.MaglevSize == 0 {
+		c.MaglevSize = DefaultMaglevSize
+	}
+	if err := checkMaglevSize(c.MaglevSize); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// uplink is the interface the per-packet programs attach to.
+type uplink struct {
+	Name    string
+	Index   int
+	Addr    netip.Addr // its first IPv4 address: the SNAT source
+	XDPMode XDPMode
+}
+
+// findUplink reads name's index and IPv4 address in the calling thread's
+// network namespace.
+func findUplink(name string) (uplink, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return uplink{}, fmt.Errorf("uplink %s: %w", name, err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return uplink{}, fmt.Errorf("uplink %s addresses: %w", name, err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			return uplink{Name: name, Index: ifc.Index, Addr: p.Addr()}, nil
+		}
+	}
+	return uplink{}, fmt.Errorf("uplink %s has no IPv4 address to masquerade remote backends with", name)
+}
+
+// nodePort is the uplink path of one node: TC (and XDP) programs, their
+// links, and the Maglev tables it keeps in step with the socket LB's
+// service ports. Not safe for concurrent use (Dataplane locks).
+type nodePort struct {
+	up    uplink
+	tc    *tcnpObjects
+	xdp   *xdpnpObjects
+	links []link.Link
+	// inner is the spec of one Maglev table (an ARRAY of m entries).
+	inner *ebpf.MapSpec
+	m     int
+	// tables are the backend sets whose tables are live, by service
+	// port id; a nil set is a table recovered from pins, not yet known.
+	tables map[uint32][]backend
+}
+
+// sockMaps names the socket LB's maps for sharing with the uplink programs.
+func sockMaps(o *socklbObjects) map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		mapFrontends: o.Lb4Frontends, mapServices: o.Lb4Services, mapSlots: o.Lb4Slots,
+		mapRevNAT: o.Lb4Revnat, mapAffinity: o.Lb4Affinity, mapSvcStats: o.Lb4SvcStats, mapReasons: o.Lb4Reasons,
+	}
+}
+
+// nodePortSpecs returns the TC and XDP collection specs sized and
+// configured for cfg and up.
+func nodePortSpecs(cfg Config, up uplink) (tc, xdp *ebpf.CollectionSpec, err error) {
+	if tc, err = loadTcnp(); err != nil {
+		return nil, nil, err
+	}
+	if xdp, err = loadXdpnp(); err != nil {
+		return nil, nil, err
+	}
+	for _, spec := range []*ebpf.CollectionSpec{tc, xdp} {
+		for name, size := range map[string]int{
+			mapFrontends: cfg.Sizes.Frontends, mapServices: cfg.Sizes.Services, mapSvcStats: cfg.Sizes.Services,
+			mapSlots: cfg.Sizes.Slots, mapRevNAT: cfg.Sizes.RevNAT, mapAffinity: cfg.Sizes.Affinity,
+			tcnpMapCt4Flows: cfg.Sizes.Conntrack, tcnpMapLb4Maglev: cfg.Sizes.Services,
+			tcnpMapNpAffinity: cfg.Sizes.Affinity, tcnpMapNpSvcStats: cfg.Sizes.Services,
+		} {
+			spec.Maps[name].MaxEntries = uint32(size)
+		}
+		spec.Maps[tcnpMapLb4Maglev].InnerMap.MaxEntries = uint32(cfg.MaglevSize)
+		for name, v := range map[string]any{
+			tcnpVarUplinkIfindex: uint32(up.Index),
+			tcnpVarSnatAddr:      addrBits(up.Addr),
+			tcnpVarMaglevM:       uint32(cfg.MaglevSize),
+		} {
+			if err := spec.Variables[name].Set(v); err != nil {
+				return nil, nil, fmt.Errorf("set %s: %w", name, err)
+			}
+		}
+	}
+	return tc, xdp, nil
+}
+
+// openNodePort loads the uplink programs against the node's maps (the
+// socket LB's shared by replacement, their own pinned by name), reads
+// which Maglev tables are pinned, and attaches to the uplink, swapping
+// programs inside pinned links from an earlier run.
+func openNodePort(cfg Config, pinDir string, sock *socklbObjects) (*nodePort, error) {
+	up, err := findUplink(cfg.Uplink)
+	if err != nil {
+		return nil, err
+	}
+	up.XDPMode = cfg.XDP
+	tcSpec, xdpSpec, err := nodePortSpecs(cfg, up)
+	if err != nil {
+		return nil, err
+	}
+	load := func(spec *ebpf.CollectionSpec, to any, repl map[string]*ebpf.Map) error {
+		err := spec.LoadAndAssign(to, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}, MapReplacements: repl})
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return fmt.Errorf("a map pinned in %s differs from this build or configuration (remove the node's pins to resize or upgrade it): %w", pinDir, err)
+		}
+		return err
+	}
+	np := &nodePort{up: up, inner: tcSpec.Maps[tcnpMapLb4Maglev].InnerMap, m: cfg.MaglevSize, tables: map[uint32][]backend{}}
+	np.tc = &tcnpObjects{}
+	if err := load(tcSpec, np.tc, sockMaps(sock)); err != nil {
+		return nil, fmt.Errorf("load uplink TC programs: %w", err)
+	}
+	if cfg.XDP != XDPOff {
+		repl := sockMaps(sock)
+		for name, m := range map[string]*ebpf.Map{
+			tcnpMapCt4Flows: np.tc.Ct4Flows, tcnpMapLb4Maglev: np.tc.Lb4Maglev, tcnpMapNpAffinity: np.tc.NpAffinity,
+			tcnpMapNpSvcStats: np.tc.NpSvcStats, tcnpMapNpBackendStats: np.tc.NpBackendStats,
+		} {
+			repl[name] = m
+		}
+		np.xdp = &xdpnpObjects{}
+		if err := load(xdpSpec, np.xdp, repl); err != nil {
+			np.close()
+			return nil, fmt.Errorf("load uplink XDP program: %w", err)
+		}
+	}
+	var id uint32
+	var inner ebpf.MapID
+	var sizeErr error
+	it := np.tc.Lb4Maglev.Iterate()
+	for it.Next(&id, &inner) {
+		if len(np.tables) == 0 {
+			sizeErr = checkTableSize(inner, cfg.MaglevSize, pinDir)
+		}
+		np.tables[id] = nil
+	}
+	if err := errors.Join(it.Err(), sizeErr); err != nil {
+		np.close()
+		return nil, fmt.Errorf("read %s: %w", tcnpMapLb4Maglev, err)
+	}
+	if err := np.attach(filepath.Join(pinDir, "links")); err != nil {
+		np.close()
+		return nil, err
+	}
+	return np, nil
+}
+
+// checkTableSize fails when a pinned Maglev table was made with another
+// size: the programs would index it with the new one.
+func checkTableSize(id ebpf.MapID, m int, pinDir string) error {
+	inner, err := ebpf.NewMapFromID(id)
+	if err != nil {
+		return fmt.Errorf("open maglev table %d: %w", id, err)
+	}
+	defer inner.Close()
+	if got := int(inner.MaxEntries()); got != m {
+		return fmt.Errorf("maglev tables pinned in %s have %d entries, configured %d (remove the node's pins to change it): %w", pinDir, got, m, ebpf.ErrMapIncompatible)
+	}
+	return nil
+}
+
+// attach links the programs to the uplink: tcx ingress and egress, and
+// XDP in the configured mode; a link pinned by an earlier run on the same
+// interface gets the new program swapped in, atomically.
+func (np *nodePort) attach(linkDir string) error {
+	if err := os.MkdirAll(linkDir, 0o700); err != nil {
+		return fmt.Errorf("attach uplink programs: %w", err)
+	}
+	ifindex := np.up.Index
+	for _, a := range []struct {
+		pin    string
+		attach ebpf.AttachType
+		prog   *ebpf.Program
+	}{
+		{pinTCIngress, ebpf.AttachTCXIngress, np.tc.WeirTcIngress},
+		{pinTCEgress, ebpf.AttachTCXEgress, np.tc.WeirTcEgress},
+	} {
+		path := filepath.Join(linkDir, a.pin)
+		l, err := reusePinnedUplinkLink(path, func(info *link.Info) bool {
+			tcx := info.TCX()
+			return tcx != nil && int(tcx.Ifindex) == ifindex && ebpf.AttachType(tcx.AttachType) == a.attach
+		})
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			if err := l.Update(a.prog); err != nil {
+				l.Close()
+				return fmt.Errorf("update pinned link %s: %w", path, err)
+			}
+		} else {
+			if l, err = link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: a.prog, Attach: a.attach}); err != nil {
+				return fmt.Errorf("attach %s to %s: %w", a.pin, np.up.Name, err)
+			}
+			if err := l.Pin(path); err != nil {
+				l.Close()
+				return fmt.Errorf("pin link %s: %w", path, err)
+			}
+		}
+		np.links = append(np.links, l)
+	}
+
+	// XDP: one pin per mode, since a link cannot change its mode; the
+	// other mode's link (or both, when off) goes.
+	want := map[XDPMode]string{XDPNative: pinXDPNative, XDPGeneric: pinXDPGeneric}[np.up.XDPMode]
+	for _, pin := range []string{pinXDPNative, pinXDPGeneric} {
+		if pin != want {
+			if err := removePinnedLink(filepath.Join(linkDir, pin)); err != nil {
+				return err
+			}
+		}
+	}
+	if want == "" {
+		return nil
+	}
+	path := filepath.Join(linkDir, want)
+	l, err := reusePinnedUplinkLink(path, func(info *link.Info) bool {
+		x := info.XDP()
+		return x != nil && int(x.Ifindex) == ifindex
+	})
+	if err != nil {
+		return err
+	}
+	if l != nil {
+		if err := l.Update(np.xdp.WeirXdp); err != nil {
+			l.Close()
+			return fmt.Errorf("update pinned link %s: %w", path, err)
+		}
+	} else {
+		flags := link.XDPGenericMode
+		if np.up.XDPMode == XDPNative {
+			flags = link.XDPDriverMode
+		}
+		if l, err = link.AttachXDP(link.XDPOptions{Program: np.xdp.WeirXdp, Interface: ifindex, Flags: flags}); err != nil {
+			return fmt.Errorf("attach xdp (%s) to %s: %w", np.up.XDPMode, np.up.Name, err)
+		}
+		if err := l.Pin(path); err != nil {
+			l.Close()
+			return fmt.Errorf("pin link %s: %w", path, err)
+		}
+	}
+	np.links = append(np.links, l)
+	return nil
+}
+
+// reusePinnedUplinkLink opens the link pinned at path if ok accepts its
+// info; a link attached elsewhere is detached and nil returned.
+func reusePinnedUplinkLink(path string, ok func(*link.Info) bool) (link.Link, error) {
+	l, err := link.LoadPinnedLink(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open pinned link %s: %w", path, err)
+	}
+	if info, err := l.Info(); err == nil && ok(info) {
+		return l, nil
+	}
+	if err := l.Unpin(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("unpin stale link %s: %w", path, err)
+	}
+	l.Close()
+	return nil, nil
+}
+
+// removePinnedLink detaches the link pinned at path, if any.
+func removePinnedLink(path string) error {
+	l, err := link.LoadPinnedLink(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open pinned link %s: %w", path, err)
+	}
+	defer l.Close() // the last reference: detaches
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin %s: %w", path, err)
+	}
+	return nil
+}
+
+// removeNodePort detaches the uplink programs pinned under dir and
+// deletes their maps' pins.
+func removeNodePort(dir string) error {
+	var errs []error
+	for _, pin := range []string{pinTCIngress, pinTCEgress, pinXDPNative, pinXDPGeneric} {
+		errs = append(errs, removePinnedLink(filepath.Join(dir, "links", pin)))
+	}
+	for _, m := range nodePortMaps {
+		if err := os.Remove(filepath.Join(dir, m)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove pin: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (np *nodePort) close() error {
+	var errs []error
+	for _, l := range np.links {
+		errs = append(errs, l.Close())
+	}
+	np.links = nil
+	if np.xdp != nil {
+		errs = append(errs, np.xdp.Close())
+	}
+	if np.tc != nil {
+		errs = append(errs, np.tc.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// externalPorts returns, for every IPv4 service port that has an external
+// frontend (a nodePort, an externalIP or a load-balancer IP), keyed like
+// desiredPorts, the backends external clients may reach: usable ones
+// under the port's externalTrafficPolicy, deduplicated and sorted.
+// ClusterIP-only ports are absent, so they cost no table.
+func externalPorts(st *datapath.State) map[frontend][]backend {
+	out := map[frontend][]backend{}
+	for i := range st.Services {
+		s := &st.Services[i]
+		if !s.ClusterIP.Is4() {
+			continue
+		}
+		for j := range s.Ports {
+			p := &s.Ports[j]
+			proto, ok := ipProto(p.Protocol)
+			if !ok || p.Port == 0 || (p.NodePort == 0 && len(s.ExternalIPs)+len(s.LoadBalancerIPs) == 0) {
+				continue
+			}
+			seen := map[backend]bool{}
+			var bs []backend
+			for _, b := range p.Usable(st.NodeName, s.ExternalTrafficLocal) {
+				be := backend{b.Addr, b.Port}
+				if b.Addr.Is4() && b.Port != 0 && !seen[be] {
+					seen[be] = true
+					bs = append(bs, be)
+				}
+			}
+			slices.SortFunc(bs, backend.compare)
+			out[frontend{s.ClusterIP, p.Port, proto}] = bs
+		}
+	}
+	return out
+}
+
+// apply brings the Maglev tables in step with st and the service port
+// ids lb holds: a table per port with external frontends and usable
+// backends, written whole into a new inner map and swapped in with one
+// update of the outer map, so no lookup sees half a table.
+func (np *nodePort) apply(ctx context.Context, st *datapath.State, lb *lbSync) error {
+	var errs []error
+	live := map[uint32]bool{}
+	for key, bs := range externalPorts(st) {
+		p := lb.ports[key]
+		if p == nil {
+			continue // not programmed (a conflict, or it failed): nothing points here
+		}
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if len(bs) == 0 {
+			continue // no table: the program refuses or drops
+		}
+		live[p.ID] = true
+		if cur, known := np.tables[p.ID]; known && cur != nil && slices.Equal(cur, bs) {
+			continue
+		}
+		if err := np.putTable(p.ID, bs); err != nil {
+			errs = append(errs, fmt.Errorf("service port %s: %w", p.Name, err))
+			continue
+		}
+		np.tables[p.ID] = bs
+	}
+	for id := range np.tables {
+		if live[id] {
+			continue
+		}
+		if err := ignoreMissing(np.tc.Lb4Maglev.Delete(id)); err != nil {
+			errs = append(errs, fmt.Errorf("delete from %s: %w", tcnpMapLb4Maglev, err))
+			continue
+		}
+		delete(np.tables, id)
+	}
+	return errors.Join(errs...)
+}
+
+// putTable writes bs's Maglev table into a new inner map and swaps it in.
+func (np *nodePort) putTable(id uint32, bs []backend) error {
+	if len(bs) >= np.m {
+		return fmt.Errorf("%d backends do not fit a Maglev table of %d (raise the maglev size)", len(bs), np.m)
+	}
+	table := maglevTable(bs, np.m)
+	keys := make([]uint32, np.m)
+	vals := make([]tcnpLb4MglEntry, np.m)
+	for i, bi := range table {
+		keys[i] = uint32(i)
+		vals[i] = tcnpLb4MglEntry{Addr: addrBits(bs[bi].Addr), Port: htons(bs[bi].Port)}
+	}
+	inner, err := ebpf.NewMap(np.inner)
+	if err != nil {
+		return fmt.Errorf("create maglev table: %w", err)
+	}
+	defer inner.Close() // the outer map holds its own reference
+	if _, err := inner.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("fill maglev table: %w", err)
+	}
+	if err := np.tc.Lb4Maglev.Update(id, inner, ebpf.UpdateAny); err != nil {
+		if errors.Is(err, unix.E2BIG) {
+			return fmt.Errorf("update %s: %w", tcnpMapLb4Maglev, mapFull(tcnpMapLb4Maglev, int(np.tc.Lb4Maglev.MaxEntries())))
+		}
+		return fmt.Errorf("update %s: %w", tcnpMapLb4Maglev, err)
+	}
+	return nil
+}
+
+// UplinkCounters are the counters of the per-packet path on the uplink.
+// A service port's row starts from zero when its id is allocated (lbMaps
+// resets it with the socket LB's counters).
+type UplinkCounters struct {
+	// Uplink is the interface; XDP the XDP mode (off, native, generic).
+	Uplink string
+	XDP    XDPMode
+	// Services has one row per service port with external frontends.
+	Services []UplinkServiceCounters
+	// Backends has one row per backend that received external flows.
+	Backends []UplinkBackendCounters
+}
+
+// UplinkServiceCounters are one service port's uplink counters: packets
+// and bytes translated (both directions), flows created, packets refused
+// (no backend: ICMP port unreachable) and dropped (no local backend, no
+// SNAT port, no route).
+type UplinkServiceCounters struct {
+	Name, Frontend                          string
+	Packets, Bytes, Flows, Refused, Dropped uint64
+}
+
+// UplinkBackendCounters are one backend's external flows and packets.
+type UplinkBackendCounters struct {
+	Backend        string
+	Flows, Packets uint64
+}
+
+func (np *nodePort) counters(lb *lbSync) (UplinkCounters, error) {
+	c := UplinkCounters{Uplink: np.up.Name, XDP: np.up.XDPMode}
+	for key, p := range lb.ports {
+		external := false
+		for _, flags := range p.Frontends {
+			external = external || flags&(feNodePort|feExternal) != 0
+		}
+		if !external {
+			continue
+		}
+		var per []tcnpNpSvcCounters
+		if err := np.tc.NpSvcStats.Lookup(p.ID, &per); err != nil {
+			return c, fmt.Errorf("read %s: %w", tcnpMapNpSvcStats, err)
+		}
+		row := UplinkServiceCounters{Name: p.Name, Frontend: key.String()}
+		for _, v := range per {
+			row.Packets += v.Packets
+			row.Bytes += v.Bytes
+			row.Flows += v.Flows
+			row.Refused += v.Refused
+			row.Dropped += v.Dropped
+		}
+		c.Services = append(c.Services, row)
+	}
+	slices.SortFunc(c.Services, func(a, b UplinkServiceCounters) int { return strings.Compare(a.Name, b.Name) })
+	var k tcnpNpBackendKey
+	var per []tcnpNpBackendCounters
+	it := np.tc.NpBackendStats.Iterate()
+	for it.Next(&k, &per) {
+		row := UplinkBackendCounters{Backend: backend{addrFrom(k.Addr), ntohs(k.Port)}.String()}
+		for _, v := range per {
+			row.Flows += v.Flows
+			row.Packets += v.Packets
+		}
+		c.Backends = append(c.Backends, row)
+	}
+	if err := it.Err(); err != nil {
+		return c, fmt.Errorf("read %s: %w", tcnpMapNpBackendStats, err)
+	}
+	slices.SortFunc(c.Backends, func(a, b UplinkBackendCounters) int { return strings.Compare(a.Backend, b.Backend) })
+	return c, nil
+}
+
+// openUplink opens the uplink path when cfg names an uplink; without
+// one, it detaches uplink programs an earlier run left pinned.
+func openUplink(cfg Config, pinDir string, sock *socklbObjects) (*nodePort, error) {
+	if cfg.Uplink == "" {
+		if err := removeNodePort(pinDir); err != nil {
+			return nil, fmt.Errorf("remove uplink programs of node %s: %w", cfg.Node, err)
+		}
+		return nil, nil
+	}
+	np, err := openNodePort(cfg, pinDir, sock)
+	if err != nil {
+		return nil, fmt.Errorf("open uplink path of node %s on %s: %w", cfg.Node, cfg.Uplink, err)
+	}
+	cfg.Logger.Info("uplink path ready", "node", cfg.Node, "uplink", cfg.Uplink, "xdp", string(cfg.XDP),
+		"maglev_size", cfg.MaglevSize, "recovered_tables", len(np.tables))
+	return np, nil
+}
