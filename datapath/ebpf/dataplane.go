@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,11 @@ type Dataplane struct {
 	maps   *lbMaps
 	lb     *lbSync
 	closed bool
+	// idx is the desired state as the last Apply or ApplyServices left
+	// it, indexed for ApplyServices (services.go).
+	idx *serviceIndex
+	// mapFull counts map-full errors by map since Open.
+	mapFull map[string]uint64
 }
 
 var _ datapath.Dataplane = (*Dataplane)(nil)
@@ -93,7 +99,8 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 	}
 	cfg.Logger.Info("socket lb ready", "node", cfg.Node, "cgroup", cfg.CgroupPath,
 		"pin_dir", pinDir, "recovered_service_ports", len(lb.ports))
-	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb}, nil
+	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb,
+		idx: newServiceIndex(), mapFull: map[string]uint64{}}, nil
 }
 
 // Apply programs the ClusterIP, externalIP, load-balancer IP and NodePort
@@ -104,16 +111,30 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 // port leaves the others programmed; the errors are joined, and map-full
 // errors wrap ErrMapFull.
 func (d *Dataplane) Apply(ctx context.Context, st *datapath.State) error {
-	desired, conflicts := desiredPorts(st)
-	for _, c := range conflicts {
-		d.log.Warn("frontend claimed twice", "frontend", c.Frontend, "kept_by", c.Kept, "ignored_for", c.Lost)
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return errors.New("datapath/ebpf: apply on a closed dataplane")
 	}
-	return d.lb.apply(ctx, desired)
+	return d.applyLocked(ctx, datapath.NewServiceState(st))
+}
+
+// applyLocked programs the whole of ss and makes it the desired state.
+func (d *Dataplane) applyLocked(ctx context.Context, ss *datapath.ServiceState) error {
+	desired, conflicts := desiredPorts(ss.State())
+	for _, c := range conflicts {
+		d.log.Warn("frontend claimed twice", "frontend", c.Frontend, "kept_by", c.Kept, "ignored_for", c.Lost)
+	}
+	d.idx.reset(ss, desired, len(conflicts) > 0)
+	return d.countMapFull(d.lb.apply(ctx, desired))
+}
+
+// countMapFull counts the map-full errors in err and returns it.
+func (d *Dataplane) countMapFull(err error) error {
+	for _, mf := range mapFullErrors(err) {
+		d.mapFull[mf.Map]++
+	}
+	return err
 }
 
 // AttachPod is a no-op for the socket LB: a pod's processes are balanced
@@ -155,6 +176,9 @@ type Counters struct {
 	Reasons map[string]uint64
 	// Maps is the occupancy of the maps whose entries Apply owns.
 	Maps []MapUsage
+	// MapFull counts, by map, the writes Apply and ApplyServices could
+	// not make for want of room since Open.
+	MapFull map[string]uint64
 }
 
 // ServiceCounters are one service port's counters since it was programmed.
@@ -162,6 +186,9 @@ type ServiceCounters struct {
 	// Name is namespace/name:port; empty for a port recovered at Open and
 	// not yet named by an Apply.
 	Name string
+	// Namespace, Service and Port are Name's parts (Port is the port's
+	// name, or its number when it has none).
+	Namespace, Service, Port string
 	// Frontend is its ClusterIP frontend, "10.96.0.10:80/tcp".
 	Frontend string
 	// Connects are connect() calls sent to a backend (TCP and connected
@@ -176,23 +203,42 @@ type MapUsage struct {
 	Entries, Capacity int
 }
 
-// Counters reads the counters. Safe to call concurrently with Apply.
+// Counters reads the counters. Safe to call concurrently with Apply: it
+// holds the Dataplane only to copy the list of ports, so that reading
+// thousands of per-CPU entries for a scrape does not delay programming.
+// A port removed meanwhile may show its last counts.
 func (d *Dataplane) Counters() (Counters, error) {
+	type row struct {
+		id uint32
+		sc ServiceCounters
+	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return Counters{}, errors.New("datapath/ebpf: counters of a closed dataplane")
 	}
-	var c Counters
+	rows := make([]row, 0, len(d.lb.ports))
 	for key, p := range d.lb.ports {
-		n, err := d.maps.svcCounters(p.ID)
+		sc := ServiceCounters{Name: p.Name, Frontend: key.String()}
+		sc.Namespace, sc.Service, sc.Port = splitPortName(p.Name)
+		rows = append(rows, row{p.ID, sc})
+	}
+	c := Counters{
+		Maps: []MapUsage{
+			{mapFrontends, len(d.lb.feOwner), d.lb.caps.Frontends},
+			{mapServices, len(d.lb.ports), d.lb.caps.Services},
+			{mapSlots, d.lb.nSlots, d.lb.caps.Slots},
+		},
+		MapFull: maps.Clone(d.mapFull),
+	}
+	d.mu.Unlock()
+	for _, r := range rows {
+		n, err := d.maps.svcCounters(r.id)
 		if err != nil {
 			return c, err
 		}
-		c.Services = append(c.Services, ServiceCounters{
-			Name: p.Name, Frontend: key.String(),
-			Connects: n.Connects, Datagrams: n.Datagrams, Refused: n.Refused,
-		})
+		r.sc.Connects, r.sc.Datagrams, r.sc.Refused = n.Connects, n.Datagrams, n.Refused
+		c.Services = append(c.Services, r.sc)
 	}
 	slices.SortFunc(c.Services, func(a, b ServiceCounters) int {
 		if r := strings.Compare(a.Name, b.Name); r != 0 {
@@ -205,10 +251,13 @@ func (d *Dataplane) Counters() (Counters, error) {
 		return c, err
 	}
 	c.Reasons = r
-	c.Maps = []MapUsage{
-		{mapFrontends, len(d.lb.feOwner), d.lb.caps.Frontends},
-		{mapServices, len(d.lb.ports), d.lb.caps.Services},
-		{mapSlots, d.lb.nSlots, d.lb.caps.Slots},
-	}
 	return c, nil
+}
+
+// splitPortName splits "namespace/name:port"; Kubernetes names hold
+// neither '/' nor ':'.
+func splitPortName(n string) (namespace, service, port string) {
+	namespace, rest, _ := strings.Cut(n, "/")
+	service, port, _ = strings.Cut(rest, ":")
+	return namespace, service, port
 }
