@@ -68,6 +68,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.EchoBinary, "echo-binary", "", "weir-echo binary to offer as the image weir.local/echo (default: beside weir)")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
+	f.StringVar(&cfg.ProxyMetricsAddr, "proxy-metrics-addr", agent.DefaultProxyMetricsAddr, "address serving the service proxy's and data plane's /metrics (empty: none)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
