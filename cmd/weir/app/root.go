@@ -21,7 +21,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newVersionCommand(), newDPCommand())
 	addClientCommands(root)
 	return root
 }
