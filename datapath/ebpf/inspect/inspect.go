@@ -108,4 +108,3 @@ func proto(f ebpf.PinnedFrontend) string {
 	_, p, _ := strings.Cut(f.String(), "/")
 	return p
 }
-
