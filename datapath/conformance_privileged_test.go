@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,11 +235,43 @@ type dpCase struct {
 	run  func(t *testing.T, tp *topo, dp datapath.Dataplane)
 }
 
+// incremental makes apply hand states over as the proxy hands changes:
+// through ApplyServices, after one whole Apply of an empty state.
+var incremental bool
+
+// applied are the service keys last applied to each data plane.
+var applied = map[datapath.Dataplane]map[datapath.ServiceKey]bool{}
+
+// apply programs st, a copy of it: cases change their services after.
 func apply(t *testing.T, dp datapath.Dataplane, st *datapath.State) {
 	t.Helper()
-	if err := dp.Apply(context.Background(), st); err != nil {
+	cp := *st
+	cp.Services = nil
+	keys := map[datapath.ServiceKey]bool{}
+	for _, s := range st.Services {
+		s.Ports = slices.Clone(s.Ports)
+		for i := range s.Ports {
+			s.Ports[i].Backends = slices.Clone(s.Ports[i].Backends)
+		}
+		cp.Services = append(cp.Services, s)
+		keys[s.ServiceKey()] = true
+	}
+	var err error
+	if incremental {
+		var deleted []datapath.ServiceKey
+		for k := range applied[dp] {
+			if !keys[k] {
+				deleted = append(deleted, k)
+			}
+		}
+		err = dp.ApplyServices(context.Background(), cp.Node(), cp.Services, deleted)
+	} else {
+		err = dp.Apply(context.Background(), &cp)
+	}
+	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
+	applied[dp] = keys
 }
 
 func from(tp *topo, where, proto, addr string) dpclient.Spec {
@@ -461,17 +494,27 @@ func TestDataplaneConformance(t *testing.T) {
 		t.Fatal("empty table")
 	}
 	for _, d := range dataplanes {
-		t.Run(d.name, func(t *testing.T) {
-			for _, tc := range cases {
-				if why, ok := d.lacks[tc.name]; ok {
-					t.Logf("not run on %s (missing feature): %s: %s", d.name, tc.name, why)
-					continue
+		for _, mode := range []string{"apply", "incremental"} {
+			t.Run(d.name+"/"+mode, func(t *testing.T) {
+				incremental = mode == "incremental"
+				for _, tc := range cases {
+					if why, ok := d.lacks[tc.name]; ok {
+						t.Logf("not run on %s (missing feature): %s: %s", d.name, tc.name, why)
+						continue
+					}
+					t.Run(tc.name, func(t *testing.T) {
+						tp := newTopo(t)
+						dp := d.make(t, tp)
+						if incremental {
+							// The proxy's start: one whole Apply, then changes.
+							incremental = false
+							apply(t, dp, state())
+							incremental = true
+						}
+						tc.run(t, tp, dp)
+					})
 				}
-				t.Run(tc.name, func(t *testing.T) {
-					tp := newTopo(t)
-					tc.run(t, tp, d.make(t, tp))
-				})
-			}
-		})
+			})
+		}
 	}
 }

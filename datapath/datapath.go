@@ -11,6 +11,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,9 +24,22 @@ import (
 // finds in the kernel (pinned maps and links, rules) with its first Apply,
 // so an agent restart disturbs no established connection.
 type Dataplane interface {
-	// Apply makes the kernel match st. A change of one endpoint touches
-	// only what changed.
+	// Implementations may keep the Services handed to Apply and
+	// ApplyServices: callers must not modify them afterwards.
+	//
+	// Apply makes the kernel match st, the whole desired state: a service
+	// not in st is removed. It is for start-up reconciliation and periodic
+	// resyncs; ApplyServices carries the changes in between.
 	Apply(ctx context.Context, st *State) error
+	// ApplyServices changes some services of the state last applied:
+	// each of changed replaces the service of the same key (all its
+	// ports), each of deleted is removed, and every other service stays
+	// as it is, so the cost follows what changed rather than how many
+	// services there are. node replaces the node's name and addresses (a
+	// change there reprograms what depends on them). Before the first
+	// Apply the state it changes is empty. The result equals an Apply of
+	// the resulting State.
+	ApplyServices(ctx context.Context, node NodeInfo, changed []Service, deleted []ServiceKey) error
 	// AttachPod and DetachPod follow pod interfaces so per-packet programs
 	// and redirect targets track pods.
 	AttachPod(ctx context.Context, p Pod) error
@@ -41,6 +56,65 @@ type State struct {
 	// NodeIPs are the node's addresses: NodePorts answer on them.
 	NodeIPs  []netip.Addr
 	Services []Service
+}
+
+// NodeInfo is what a State says about the node itself.
+type NodeInfo struct {
+	Name string
+	IPs  []netip.Addr
+}
+
+// Node returns st's node part.
+func (st *State) Node() NodeInfo { return NodeInfo{Name: st.NodeName, IPs: st.NodeIPs} }
+
+// Equal reports whether n and o name the same node with the same
+// addresses in the same order.
+func (n NodeInfo) Equal(o NodeInfo) bool { return n.Name == o.Name && slices.Equal(n.IPs, o.IPs) }
+
+// ServiceKey names a Service.
+type ServiceKey struct{ Namespace, Name string }
+
+func (k ServiceKey) String() string { return k.Namespace + "/" + k.Name }
+
+// ServiceState is a State kept as a map, for implementations and callers
+// that apply changes service by service. Not safe for concurrent use.
+type ServiceState struct {
+	Node     NodeInfo
+	Services map[ServiceKey]Service
+}
+
+// NewServiceState indexes st (nil: empty).
+func NewServiceState(st *State) *ServiceState {
+	ss := &ServiceState{Services: map[ServiceKey]Service{}}
+	if st != nil {
+		ss.Node = st.Node()
+		for _, s := range st.Services {
+			ss.Services[s.ServiceKey()] = s
+		}
+	}
+	return ss
+}
+
+// Update applies a change as ApplyServices describes it.
+func (ss *ServiceState) Update(node NodeInfo, changed []Service, deleted []ServiceKey) {
+	ss.Node = node
+	for _, k := range deleted {
+		delete(ss.Services, k)
+	}
+	for _, s := range changed {
+		ss.Services[s.ServiceKey()] = s
+	}
+}
+
+// State returns the whole state, services sorted by key as FromAPI
+// sorts them. The services share their slices with ss.
+func (ss *ServiceState) State() *State {
+	st := &State{NodeName: ss.Node.Name, NodeIPs: ss.Node.IPs, Services: make([]Service, 0, len(ss.Services))}
+	for _, s := range ss.Services {
+		st.Services = append(st.Services, s)
+	}
+	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].Key() < st.Services[j].Key() })
+	return st
 }
 
 // Service is one Service's frontends and backends.
@@ -90,6 +164,9 @@ type Pod struct {
 
 // Key names a service in maps and chains.
 func (s *Service) Key() string { return s.Namespace + "/" + s.Name }
+
+// ServiceKey is s's key.
+func (s *Service) ServiceKey() ServiceKey { return ServiceKey{s.Namespace, s.Name} }
 
 // Usable returns the backends that may take new connections, following
 // Kubernetes' rules: the ready ones; if none, the serving terminating ones.

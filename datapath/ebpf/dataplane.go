@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,11 @@ type Dataplane struct {
 	lb     *lbSync
 	np     *nodePort // nil without an uplink
 	closed bool
+	// idx is the desired state as the last Apply or ApplyServices left
+	// it, indexed for ApplyServices (services.go).
+	idx *serviceIndex
+	// mapFull counts map-full errors by map since Open.
+	mapFull map[string]uint64
 }
 
 var _ datapath.Dataplane = (*Dataplane)(nil)
@@ -108,7 +114,8 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 	}
 	cfg.Logger.Info("socket lb ready", "node", cfg.Node, "cgroup", cfg.CgroupPath,
 		"pin_dir", pinDir, "recovered_service_ports", len(lb.ports))
-	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb, np: np}, nil
+	return &Dataplane{cfg: cfg, log: cfg.Logger, pinDir: pinDir, objs: objs, links: links, maps: m, lb: lb, np: np,
+		idx: newServiceIndex(), mapFull: map[string]uint64{}}, nil
 }
 
 // Apply programs the ClusterIP, externalIP, load-balancer IP and NodePort
@@ -119,18 +126,33 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 // port leaves the others programmed; the errors are joined, and map-full
 // errors wrap ErrMapFull.
 func (d *Dataplane) Apply(ctx context.Context, st *datapath.State) error {
-	desired, conflicts := desiredPorts(st)
-	for _, c := range conflicts {
-		d.log.Warn("frontend claimed twice", "frontend", c.Frontend, "kept_by", c.Kept, "ignored_for", c.Lost)
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return errors.New("datapath/ebpf: apply on a closed dataplane")
 	}
+	return d.applyLocked(ctx, datapath.NewServiceState(st))
+}
+
+// applyLocked programs the whole of ss and makes it the desired state.
+func (d *Dataplane) applyLocked(ctx context.Context, ss *datapath.ServiceState) error {
+	st := ss.State()
+	desired, conflicts := desiredPorts(st)
+	for _, c := range conflicts {
+		d.log.Warn("frontend claimed twice", "frontend", c.Frontend, "kept_by", c.Kept, "ignored_for", c.Lost)
+	}
+	d.idx.reset(ss, desired, len(conflicts) > 0)
 	err := d.lb.apply(ctx, desired)
 	if d.np != nil {
 		err = errors.Join(err, d.np.apply(ctx, st, d.lb))
+	}
+	return d.countMapFull(err)
+}
+
+// countMapFull counts the map-full errors in err and returns it.
+func (d *Dataplane) countMapFull(err error) error {
+	for _, mf := range mapFullErrors(err) {
+		d.mapFull[mf.Map]++
 	}
 	return err
 }
@@ -179,6 +201,9 @@ type Counters struct {
 	Maps []MapUsage
 	// Uplink are the uplink programs' counters; nil without an uplink.
 	Uplink *UplinkCounters
+	// MapFull counts, by map, the writes Apply and ApplyServices could
+	// not make for want of room since Open.
+	MapFull map[string]uint64
 }
 
 // ServiceCounters are one service port's counters since it was programmed.
@@ -186,6 +211,9 @@ type ServiceCounters struct {
 	// Name is namespace/name:port; empty for a port recovered at Open and
 	// not yet named by an Apply.
 	Name string
+	// Namespace, Service and Port are Name's parts (Port is the port's
+	// name, or its number when it has none).
+	Namespace, Service, Port string
 	// Frontend is its ClusterIP frontend, "10.96.0.10:80/tcp".
 	Frontend string
 	// Connects are connect() calls sent to a backend (TCP and connected
@@ -200,23 +228,52 @@ type MapUsage struct {
 	Entries, Capacity int
 }
 
-// Counters reads the counters. Safe to call concurrently with Apply.
+// Counters reads the counters. Safe to call concurrently with Apply: it
+// holds the Dataplane only to copy the list of ports, so that reading
+// thousands of per-CPU entries for a scrape does not delay programming.
+// A port removed meanwhile may show its last counts.
 func (d *Dataplane) Counters() (Counters, error) {
+	type row struct {
+		id uint32
+		sc ServiceCounters
+	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return Counters{}, errors.New("datapath/ebpf: counters of a closed dataplane")
 	}
-	var c Counters
+	rows := make([]row, 0, len(d.lb.ports))
 	for key, p := range d.lb.ports {
-		n, err := d.maps.svcCounters(p.ID)
+		sc := ServiceCounters{Name: p.Name, Frontend: key.String()}
+		sc.Namespace, sc.Service, sc.Port = splitPortName(p.Name)
+		rows = append(rows, row{p.ID, sc})
+	}
+	c := Counters{
+		Maps: []MapUsage{
+			{mapFrontends, len(d.lb.feOwner), d.lb.caps.Frontends},
+			{mapServices, len(d.lb.ports), d.lb.caps.Services},
+			{mapSlots, d.lb.nSlots, d.lb.caps.Slots},
+		},
+		MapFull: maps.Clone(d.mapFull),
+	}
+	if d.np != nil {
+		// Only ports with external frontends: few, and their ids must be
+		// read while Apply cannot reuse them.
+		u, err := d.np.counters(d.lb)
+		if err != nil {
+			d.mu.Unlock()
+			return c, err
+		}
+		c.Uplink = &u
+	}
+	d.mu.Unlock()
+	for _, r := range rows {
+		n, err := d.maps.svcCounters(r.id)
 		if err != nil {
 			return c, err
 		}
-		c.Services = append(c.Services, ServiceCounters{
-			Name: p.Name, Frontend: key.String(),
-			Connects: n.Connects, Datagrams: n.Datagrams, Refused: n.Refused,
-		})
+		r.sc.Connects, r.sc.Datagrams, r.sc.Refused = n.Connects, n.Datagrams, n.Refused
+		c.Services = append(c.Services, r.sc)
 	}
 	slices.SortFunc(c.Services, func(a, b ServiceCounters) int {
 		if r := strings.Compare(a.Name, b.Name); r != 0 {
@@ -229,17 +286,13 @@ func (d *Dataplane) Counters() (Counters, error) {
 		return c, err
 	}
 	c.Reasons = r
-	c.Maps = []MapUsage{
-		{mapFrontends, len(d.lb.feOwner), d.lb.caps.Frontends},
-		{mapServices, len(d.lb.ports), d.lb.caps.Services},
-		{mapSlots, d.lb.nSlots, d.lb.caps.Slots},
-	}
-	if d.np != nil {
-		u, err := d.np.counters(d.lb)
-		if err != nil {
-			return c, err
-		}
-		c.Uplink = &u
-	}
 	return c, nil
+}
+
+// splitPortName splits "namespace/name:port"; Kubernetes names hold
+// neither '/' nor ':'.
+func splitPortName(n string) (namespace, service, port string) {
+	namespace, rest, _ := strings.Cut(n, "/")
+	service, port, _ = strings.Cut(rest, ":")
+	return namespace, service, port
 }

@@ -66,6 +66,13 @@
 // first, then one atomic update of the service entry, then the trim, so a
 // lookup sees the old set or the new one, never a mix.
 //
+// Apply takes the whole desired state; ApplyServices (services.go) takes
+// the services that changed and writes only their ports, so one endpoint
+// changed costs a few map writes whatever the number of services.
+// Collector (metrics.go) exposes the counters to Prometheus at scrape
+// time; ReadPinned (pinned.go) reads a node's pins read-only for
+// `weir dp` (package inspect).
+//
 // It must not attach at the root of a cgroup hierarchy (that would capture
 // every process on the machine), and it never touches pins of other
 // program families in the node's directory. The generated

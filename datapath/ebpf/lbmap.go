@@ -25,8 +25,47 @@ const (
 	mapReasons   = socklbMapLb4Reasons
 )
 
+// MapFullError is a write refused for want of room in Map. It matches
+// ErrMapFull with errors.Is.
+type MapFullError struct {
+	Map      string
+	Capacity int
+}
+
+func (e *MapFullError) Error() string {
+	return fmt.Sprintf("%v: %s holds at most %d entries (raise its size in the configuration)", ErrMapFull, e.Map, e.Capacity)
+}
+
+func (e *MapFullError) Is(target error) bool { return target == ErrMapFull }
+
 func mapFull(name string, capacity int) error {
-	return fmt.Errorf("%w: %s holds at most %d entries (raise its size in the configuration)", ErrMapFull, name, capacity)
+	return &MapFullError{Map: name, Capacity: capacity}
+}
+
+// mapFullErrors lists every MapFullError in err's tree (an Apply joins
+// one error per failed service port).
+func mapFullErrors(err error) []*MapFullError {
+	var out []*MapFullError
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if mf, ok := e.(*MapFullError); ok {
+			out = append(out, mf)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
 }
 
 // lbMaps writes and reads the socket-LB maps of one node through the

@@ -417,14 +417,26 @@ func externalPorts(st *datapath.State) map[frontend][]backend {
 	return out
 }
 
-// apply brings the Maglev tables in step with st and the service port
-// ids lb holds: a table per port with external frontends and usable
-// backends, written whole into a new inner map and swapped in with one
-// update of the outer map, so no lookup sees half a table.
+// apply brings the Maglev tables in step with the whole of st and the
+// service port ids lb holds: a table per port with external frontends and
+// usable backends, written whole into a new inner map and swapped in with
+// one update of the outer map, so no lookup sees half a table. Tables of
+// ports st no longer has are deleted.
 func (np *nodePort) apply(ctx context.Context, st *datapath.State, lb *lbSync) error {
+	return np.update(ctx, externalPorts(st), lb, nil, true)
+}
+
+// change is apply for the services in part only (ApplyServices): stale
+// are the ids their ports held before the change; those that no port of
+// part uses now lose their tables. Other tables are not looked at.
+func (np *nodePort) change(ctx context.Context, part *datapath.State, stale []uint32, lb *lbSync) error {
+	return np.update(ctx, externalPorts(part), lb, stale, false)
+}
+
+func (np *nodePort) update(ctx context.Context, ext map[frontend][]backend, lb *lbSync, stale []uint32, whole bool) error {
 	var errs []error
 	live := map[uint32]bool{}
-	for key, bs := range externalPorts(st) {
+	for key, bs := range ext {
 		p := lb.ports[key]
 		if p == nil {
 			continue // not programmed (a conflict, or it failed): nothing points here
@@ -445,15 +457,24 @@ func (np *nodePort) apply(ctx context.Context, st *datapath.State, lb *lbSync) e
 		}
 		np.tables[p.ID] = bs
 	}
-	for id := range np.tables {
-		if live[id] {
-			continue
-		}
+	drop := func(id uint32) {
 		if err := ignoreMissing(np.tc.Lb4Maglev.Delete(id)); err != nil {
 			errs = append(errs, fmt.Errorf("delete from %s: %w", tcnpMapLb4Maglev, err))
-			continue
+			return
 		}
 		delete(np.tables, id)
+	}
+	if whole {
+		for id := range np.tables {
+			if !live[id] {
+				drop(id)
+			}
+		}
+	}
+	for _, id := range stale {
+		if _, has := np.tables[id]; has && !live[id] {
+			drop(id)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -83,6 +83,8 @@ type svcMeta struct {
 // svcPort is one service port as the socket LB programs it: every
 // frontend that reaches it and the backends that take new connections.
 type svcPort struct {
+	// Svc is the service the port belongs to.
+	Svc datapath.ServiceKey
 	// Name is namespace/name:port, for counters and logs.
 	Name      string
 	Frontends map[frontend]uint16 // flags
@@ -133,6 +135,7 @@ func desiredPorts(st *datapath.State) (map[frontend]*svcPort, []Conflict) {
 				portName = strconv.Itoa(int(p.Port))
 			}
 			sp := &svcPort{
+				Svc:       s.ServiceKey(),
 				Name:      s.Key() + ":" + portName,
 				Frontends: map[frontend]uint16{},
 			}

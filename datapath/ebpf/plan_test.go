@@ -127,7 +127,7 @@ func TestDesiredPorts(t *testing.T) {
 	fe := func(a string, port uint16, proto uint8) frontend { return frontend{ip(a), port, proto} }
 	want := map[frontend]*svcPort{
 		fe("10.96.0.1", 80, tcp): {
-			Name: "a/web:http",
+			Svc: datapath.ServiceKey{Namespace: "a", Name: "web"}, Name: "a/web:http",
 			Frontends: map[frontend]uint16{
 				fe("10.96.0.1", 80, tcp): feClusterIP, fe("1.2.3.4", 80, tcp): feExternal, fe("5.6.7.8", 80, tcp): feExternal,
 				fe("10.0.0.1", 30080, tcp): feNodePort, fe("0.0.0.0", 30080, tcp): feWildcard,
@@ -136,16 +136,16 @@ func TestDesiredPorts(t *testing.T) {
 			Backends: []backend{{ip("10.244.0.1"), 8080}, {ip("10.244.0.2"), 8080}},
 		},
 		fe("10.96.0.1", 53, udp): {
-			Name: "a/web:dns", Frontends: map[frontend]uint16{
+			Svc: datapath.ServiceKey{Namespace: "a", Name: "web"}, Name: "a/web:dns", Frontends: map[frontend]uint16{
 				fe("10.96.0.1", 53, udp): feClusterIP, fe("1.2.3.4", 53, udp): feExternal, fe("5.6.7.8", 53, udp): feExternal,
 			},
 			Flags: svcAffinity, Timeout: 2,
 		},
 		fe("10.96.0.2", 80, tcp): {
-			Name: "b/thief:80", Frontends: map[frontend]uint16{fe("10.96.0.2", 80, tcp): feClusterIP},
+			Svc: datapath.ServiceKey{Namespace: "b", Name: "thief"}, Name: "b/thief:80", Frontends: map[frontend]uint16{fe("10.96.0.2", 80, tcp): feClusterIP},
 		},
 		fe("10.96.0.3", 1, tcp): {
-			Name: "c/local:p", Frontends: map[frontend]uint16{fe("10.96.0.3", 1, tcp): feClusterIP},
+			Svc: datapath.ServiceKey{Namespace: "c", Name: "local"}, Name: "c/local:p", Frontends: map[frontend]uint16{fe("10.96.0.3", 1, tcp): feClusterIP},
 			Backends: []backend{{ip("10.244.0.8"), 1}},
 		},
 	}

@@ -72,6 +72,21 @@ func newLBSync(w lbWriter, caps mapCaps) *lbSync {
 // (or, past its flip, with its remaining work remembered) and the others
 // go on; the next apply retries what failed. The errors are joined.
 func (s *lbSync) apply(ctx context.Context, desired map[frontend]*svcPort) error {
+	var gone []frontend
+	for key := range s.ports {
+		if desired[key] == nil {
+			gone = append(gone, key)
+		}
+	}
+	return s.change(ctx, desired, gone)
+}
+
+// change is apply for part of the ports: those in desired are programmed
+// as desired says, those in gone removed, every other one left as it is.
+// Its cost follows len(desired)+len(gone), not the number of ports. A
+// frontend in desired must not belong to a port outside desired and gone
+// (the caller resolves such conflicts with a full apply).
+func (s *lbSync) change(ctx context.Context, desired map[frontend]*svcPort, gone []frontend) error {
 	var errs []error
 	s.collectGarbage()
 
@@ -85,14 +100,13 @@ func (s *lbSync) apply(ctx context.Context, desired map[frontend]*svcPort) error
 	}
 	// Ports that go away go first, to make room, unless another port
 	// takes over one of their frontends: those go once it has.
-	var gone, later []frontend
-	for key := range s.ports {
-		if desired[key] == nil {
-			gone = append(gone, key)
-		}
-	}
+	var later []frontend
+	gone = slices.Clone(gone)
 	slices.SortFunc(gone, frontend.compare)
 	for _, key := range gone {
+		if s.ports[key] == nil || desired[key] != nil {
+			continue
+		}
 		if s.anyClaimed(s.ports[key], claimed) {
 			later = append(later, key)
 			continue
@@ -101,9 +115,9 @@ func (s *lbSync) apply(ctx context.Context, desired map[frontend]*svcPort) error
 			errs = append(errs, err)
 		}
 	}
-	for key, p := range s.ports {
-		d := desired[key]
-		if d == nil {
+	for key, d := range desired {
+		p := s.ports[key]
+		if p == nil {
 			continue
 		}
 		for f := range p.Frontends {

@@ -155,8 +155,8 @@ func TestUplinkLifecycle(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"weir_ebpf_uplink_xdp_mode/mode=off", "weir_ebpf_uplink_flows_total/service=default/web:tcp",
-		"weir_ebpf_reasons_total/reason=no_local_backend", "weir_ebpf_socklb_connects_total/service=default/web:udp"} {
+	for _, want := range []string{"weir_dataplane_uplink_xdp_mode/mode=off", "weir_dataplane_uplink_flows_total/port=tcp",
+		"weir_dataplane_drops_total/reason=no_local_backend", "weir_dataplane_service_connects_total/port=udp"} {
 		if !got[want] {
 			t.Errorf("metrics lack %s", want)
 		}

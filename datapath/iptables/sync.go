@@ -39,6 +39,8 @@ type Dataplane struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	prev *Rules // what the kernel holds after the last successful restore
+	// state is the desired state ApplyServices changes.
+	state *datapath.ServiceState
 
 	// LastSync describes the last Apply, for benchmarks and metrics.
 	LastSync SyncStats
@@ -150,6 +152,26 @@ func (d *Dataplane) existingChains(ctx context.Context) ([]string, error) {
 func (d *Dataplane) Apply(ctx context.Context, st *datapath.State) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.state = datapath.NewServiceState(st)
+	return d.applyLocked(ctx, st)
+}
+
+// ApplyServices changes some services of the last applied state. The
+// rules are rendered whole (they depend on the whole state: rule order in
+// KUBE-SERVICES, comments dropped above LargeClusterEndpoints) and then
+// restored as Apply does: a partial sync writes the global chains and the
+// per-service chains that changed, as kube-proxy does for a change.
+func (d *Dataplane) ApplyServices(ctx context.Context, node datapath.NodeInfo, changed []datapath.Service, deleted []datapath.ServiceKey) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state == nil {
+		d.state = datapath.NewServiceState(nil)
+	}
+	d.state.Update(node, changed, deleted)
+	return d.applyLocked(ctx, d.state.State())
+}
+
+func (d *Dataplane) applyLocked(ctx context.Context, st *datapath.State) error {
 	start := time.Now()
 	rules := Render(st, d.cfg.Options)
 	if d.prev != nil {

@@ -7,16 +7,20 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 
 	"weir.dev/weir/datapath"
@@ -61,8 +65,17 @@ type Config struct {
 	IPTablesBackend iptables.Backend
 	Version         string
 	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// ProxyMetricsAddr is where /metrics serves the service proxy's and
+	// the data plane's metrics (kube-proxy's --metrics-bind-address); empty
+	// serves none. The agent runs in the node's network namespace, so a
+	// loopback address is the node's own.
+	ProxyMetricsAddr string
+	// Registry receives the agent's metrics; a new one when nil.
+	Registry *prometheus.Registry
 }
+
+// DefaultProxyMetricsAddr is kube-proxy's metrics address.
+const DefaultProxyMetricsAddr = "127.0.0.1:10249"
 
 // NewDataplane builds the data plane an agent is configured for.
 func NewDataplane(cfg Config) (datapath.Dataplane, error) {
@@ -119,10 +132,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer dp.Close()
-	if d, ok := dp.(*ebpf.Dataplane); ok && cfg.Registerer != nil {
-		// Counters per service, backend and reason, and the XDP mode.
-		if err := cfg.Registerer.Register(ebpf.NewCollector(d)); err != nil {
-			return fmt.Errorf("register ebpf metrics: %w", err)
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if e, ok := dp.(*ebpf.Dataplane); ok {
+		if err := reg.Register(ebpf.NewCollector(e)); err != nil {
+			return fmt.Errorf("register data-plane metrics: %w", err)
 		}
 	}
 	var pods *podLoop
@@ -140,11 +156,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.NodeIP.IsValid() {
 		ips = append(ips, cfg.NodeIP)
 	}
-	p, err := proxy.New(c, dp, proxy.Config{NodeName: cfg.NodeName, NodeIPs: ips, Logger: cfg.Logger, Registerer: cfg.Registerer})
+	p, err := proxy.New(c, dp, proxy.Config{NodeName: cfg.NodeName, NodeIPs: ips, Logger: cfg.Logger, Registerer: reg})
 	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
+	if cfg.ProxyMetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.ProxyMetricsAddr)
+		if err != nil {
+			return fmt.Errorf("serve proxy metrics: %w", err)
+		}
+		srv := &http.Server{Handler: MetricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				cfg.Logger.Error("proxy metrics server stopped", slog.Any("error", err))
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			_ = srv.Close()
+		}()
+		cfg.Logger.Info("serving proxy metrics", slog.String("addr", ln.Addr().String()))
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -197,4 +233,13 @@ func uplinkFor(cfg Config) (string, error) {
 		cfg.Logger.Warn("no uplink: NodePorts from outside the node are not served", "node_ip", cfg.NodeIP.String())
 	}
 	return "", nil
+}
+
+// MetricsHandler serves reg at /metrics, and /healthz, as kube-proxy's
+// metrics address does.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	return mux
 }

@@ -6,20 +6,31 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/datapath/iptables"
+	"weir.dev/weir/nodeagent/agent"
 	"weir.dev/weir/nodeagent/proxy"
+	"weir.dev/weir/nodeagent/simnode"
 	"weir.dev/weir/test/cluster"
 	"weir.dev/weir/test/netns"
+	"weir.dev/weir/test/topology"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -155,3 +166,90 @@ func TestProxyDrivesIPTables(t *testing.T) {
 }
 
 func intstrFrom(i int) intstr.IntOrString { return intstr.FromInt32(int32(i)) }
+
+// The agent's metrics handler serves the proxy's programming-latency
+// histogram and the eBPF data plane's counters: a proxy sync adds latency
+// samples and moves the map occupancy the collector reads at scrape time.
+func TestProxyMetricsWithEBPF(t *testing.T) {
+	s := cluster.Start(t, cluster.WithLoops(nil))
+	c := s.Client(t)
+	name := topology.UniqueName(t, "prxm")
+	cg := filepath.Join(simnode.CgroupRoot, "weir-test-"+name)
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(cg) })
+	cfg := ebpf.Config{Node: "test-" + name, CgroupPath: cg}
+	dp, err := ebpf.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dp.Close()
+		if err := ebpf.Remove(cfg); err != nil {
+			t.Errorf("remove pins: %v", err)
+		}
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ebpf.NewCollector(dp))
+	p, err := proxy.New(c, dp, proxy.Config{NodeName: "n1", Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := agent.MetricsHandler(reg)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return rec.Body.String()
+	}
+	value := func(text, series string) float64 {
+		for _, line := range strings.Split(text, "\n") {
+			if v, ok := strings.CutPrefix(line, series+" "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+		return -1
+	}
+	const count = "weir_network_programming_duration_seconds_count"
+	const slots = `weir_dataplane_map_entries{map="lb4_slots"}`
+	svc, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstrFrom(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr("http"), Protocol: ptr(corev1.ProtocolTCP), Port: ptr(int32(8080))}},
+		Endpoints:   []discoveryv1.Endpoint{endpoint("10.180.0.1", true)},
+	}
+	if sl, err = c.DiscoveryV1().EndpointSlices("default").Create(ctx, sl, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	series := fmt.Sprintf(`weir_dataplane_service_connects_total{frontend="%s:80/tcp",name="web",namespace="default",port="http"}`, svc.Spec.ClusterIP)
+	var samples float64
+	cluster.Eventually(t, 30*time.Second, "the service and its endpoint are programmed and measured", func() (bool, error) {
+		text := scrape()
+		samples = value(text, count)
+		return value(text, series) == 0 && value(text, slots) == 1 && samples >= 1, nil
+	})
+	sl.Endpoints = append(sl.Endpoints, endpoint("10.180.0.2", true))
+	if _, err := c.DiscoveryV1().EndpointSlices("default").Update(ctx, sl, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 30*time.Second, "the endpoint change is programmed and measured", func() (bool, error) {
+		text := scrape()
+		return value(text, slots) == 2 && value(text, count) > samples, nil
+	})
+	if text := scrape(); !strings.Contains(text, `weir_proxy_syncs_total{mode="incremental",result="ok"}`) {
+		t.Fatalf("no incremental sync counted:\n%s", text)
+	}
+}

@@ -173,6 +173,7 @@ func upServiceDown(t *testing.T, dataplane string) {
 	if dataplane == "ebpf" && !strings.HasPrefix(last.Peer, svc.Spec.ClusterIP+":") {
 		t.Errorf("getpeername shows %s, want the service address (socket LB)", last.Peer)
 	}
+	checkNodeMetricsAndMaps(t, c, dataplane, svc)
 
 	if out, err := exec.Command(weirBin, "down", "--data-dir", c.DataDir).CombinedOutput(); err != nil {
 		t.Fatalf("weir down: %v: %s", err, out)

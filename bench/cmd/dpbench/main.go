@@ -45,13 +45,23 @@ func main() {
 	flag.StringVar(&services, "services", "1000,10000", "service counts for programming time")
 	flag.IntVar(&o.Requests, "requests", 2000, "connects per latency run")
 	flag.DurationVar(&o.Cap, "cap", 60*time.Second, "time cap per programming run")
+	only := flag.String("dataplanes", "", "comma-separated names to run, matched by prefix: ebpf, iptables (nft backend), iptables (legacy); empty runs all")
+	latency := flag.String("latency", "10,10000", "service counts for the latency runs")
 	flag.Parse()
+	o.Latency = nil
+	for _, s := range strings.Split(*latency, ",") {
+		var n int
+		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "dpbench: -latency %q: want positive counts\n", *latency)
+			os.Exit(2)
+		}
+		o.Latency = append(o.Latency, n)
+	}
 	for _, s := range strings.Split(services, ",") {
 		var n int
 		fmt.Sscan(s, &n)
 		o.Services = append(o.Services, n)
 	}
-	o.Latency = []int{10, 10000}
 	if quick {
 		o.Services, o.Latency, o.Requests = []int{100, 1000}, []int{10, 1000}, 300
 	}
@@ -76,6 +86,25 @@ func main() {
 			return iptables.New(iptables.Config{Backend: iptables.BackendLegacy, Exec: []string{"ip", "netns", "exec", ns}})
 		}},
 	}
+	if *only != "" {
+		var keep []dpbench.Dataplane
+		for _, p := range planes {
+			for _, name := range strings.Split(*only, ",") {
+				if strings.HasPrefix(p.Name, strings.TrimSpace(name)) {
+					keep = append(keep, p)
+					break
+				}
+			}
+		}
+		if len(keep) == 0 {
+			fmt.Fprintf(os.Stderr, "dpbench: -dataplanes %q matches none\n", *only)
+			os.Exit(2)
+		}
+		planes = keep
+	}
+	// The machine may be shared: the load average at the start is part
+	// of the conditions.
+	load, _ := os.ReadFile("/proc/loadavg")
 	var results []*dpbench.Result
 	for _, p := range planes {
 		fmt.Fprintf(os.Stderr, "dpbench: %s\n", p.Name)
@@ -87,7 +116,11 @@ func main() {
 		results = append(results, r)
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	md := dpbench.Markdown(results, o, "Kernel "+strings.TrimSpace(string(kernel))+", 2 cores")
+	loadFields := strings.Fields(string(load))
+	if len(loadFields) > 3 {
+		loadFields = loadFields[:3]
+	}
+	md := dpbench.Markdown(results, o, "Kernel "+strings.TrimSpace(string(kernel))+", 2 cores, load average at start "+strings.Join(loadFields, " "))
 	_ = os.MkdirAll(out, 0o755)
 	js, _ := json.MarshalIndent(results, "", "  ")
 	_ = os.WriteFile(filepath.Join(out, "dataplane.json"), append(js, '\n'), 0o644)

@@ -86,6 +86,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.Uplink, "uplink", "", "interface external traffic arrives on, for the ebpf data plane's TC/XDP programs (default: the one holding --node-ip)")
 	f.StringVar(&xdp, "xdp", "off", "XDP NodePort fast path on the uplink (ebpf): native, generic, or off (TC handles NodePort)")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
+	f.StringVar(&cfg.ProxyMetricsAddr, "proxy-metrics-addr", agent.DefaultProxyMetricsAddr, "address serving the service proxy's and data plane's /metrics (empty: none)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -21,7 +21,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newImageCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newImageCommand(), newVersionCommand(), newDPCommand())
 	addClientCommands(root)
 	return root
 }
