@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,17 +19,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-
-	"weir.dev/weir/nodeagent/simnode"
 )
 
 // Demo shows a Service answering on a running local cluster: a
 // Deployment of the echo image (three replicas, scheduled over the nodes,
-// run by their agents through containerd), a Service selecting it (its
-// EndpointSlice written by the controller), and requests to the ClusterIP
-// from the first node, as a process in that node's cgroup — where the
-// eBPF socket load balancer picks a pod at connect(). It removes what it
-// made before returning.
+// run by their agents through containerd), a NodePort Service selecting
+// it (its EndpointSlice written by the controller), requests to the
+// ClusterIP from a client pod (busybox wget: the eBPF socket load balancer
+// picks a pod at its connect()), and requests from this host, outside
+// every node, to each node's address and the nodePort (the uplink's TC
+// programs translate them per packet; iptables clusters use kube-proxy's
+// rules). It removes what it made before returning.
 func Demo(ctx context.Context, dataDir string, out io.Writer) error {
 	var l layout
 	b, err := os.ReadFile(layoutFile(dataDir))
@@ -72,7 +73,7 @@ func Demo(ctx context.Context, dataDir string, out io.Writer) error {
 	svcs := c.CoreV1().Services("default")
 	svc, err := svcs.Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "weir-demo"},
-		Spec: corev1.ServiceSpec{Selector: labels,
+		Spec: corev1.ServiceSpec{Selector: labels, Type: corev1.ServiceTypeNodePort,
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -106,63 +107,118 @@ func Demo(ctx context.Context, dataDir string, out io.Writer) error {
 		time.Sleep(250 * time.Millisecond)
 	}
 
-	client := l.Nodes[0]
+	if err := askFromPod(ctx, c, svc, out); err != nil {
+		return err
+	}
+	return askNodePorts(ctx, c, svc, out)
+}
+
+// askFromPod runs a busybox pod that asks the ClusterIP six times and
+// prints what it logged.
+func askFromPod(ctx context.Context, c kubernetes.Interface, svc *corev1.Service, out io.Writer) error {
 	url := "http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/"
-	fmt.Fprintf(out, "Service default/weir-demo ClusterIP %s; asking it from node %s:\n", svc.Spec.ClusterIP, client)
-	cg := filepath.Join(simnode.CgroupRoot, "weir", client)
-	deadline = time.Now().Add(60 * time.Second)
-	answered := 0
-	for answered < 6 {
-		body, err := getFrom(client, cg, url)
-		if err != nil {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("GET %s from node %s: %w", url, client, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-			continue
+	pods := c.CoreV1().Pods("default")
+	script := "for i in 1 2 3 4 5 6; do wget -q -O - " + url + " || echo failed; done"
+	if _, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "weir-demo-client"},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
+			Name: "wget", Image: "weir.local/busybox:latest", ImagePullPolicy: corev1.PullNever,
+			Command: []string{"sh", "-c", script},
+		}}},
+	}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create the demo client pod: %w", err)
+	}
+	defer func() {
+		zero := int64(0)
+		_ = pods.Delete(context.WithoutCancel(ctx), "weir-demo-client", metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	}()
+	deadline := time.Now().Add(120 * time.Second)
+	var p *corev1.Pod
+	for {
+		var err error
+		p, err = pods.Get(ctx, "weir-demo-client", metav1.GetOptions{})
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			break
 		}
-		answered++
-		fmt.Fprintf(out, "GET %s -> %s\n", url, strings.TrimSpace(body))
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo client pod did not finish in 120 s")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	logs, err := pods.GetLogs("weir-demo-client", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("logs of the demo client pod: %w", err)
+	}
+	fmt.Fprintf(out, "Service default/weir-demo ClusterIP %s; asking it from pod weir-demo-client on node %s:\n", svc.Spec.ClusterIP, p.Spec.NodeName)
+	for _, line := range strings.Split(strings.TrimSpace(string(logs)), "\n") {
+		fmt.Fprintf(out, "GET %s -> %s\n", url, strings.TrimSpace(line))
+	}
+	if p.Status.Phase != corev1.PodSucceeded || strings.Contains(string(logs), "failed") {
+		return fmt.Errorf("the demo client pod could not reach the ClusterIP (phase %s)", p.Status.Phase)
 	}
 	return nil
 }
 
-// getFrom does one HTTP GET from inside node's namespace, as a process in
-// its cgroup (when the cgroup exists: the eBPF data plane made it).
-func getFrom(node, cgroup, url string) (string, error) {
-	if _, err := os.Stat(cgroup); err == nil {
-		restore, err := simnode.JoinCgroup(cgroup)
-		if err != nil {
-			return "", err
-		}
-		defer restore()
+// askNodePorts asks every node's InternalIP at the nodePort from this
+// host, which sits on the underlay outside every node.
+func askNodePorts(ctx context.Context, c kubernetes.Interface, svc *corev1.Service, out io.Writer) error {
+	nodePort := svc.Spec.Ports[0].NodePort
+	nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
 	}
-	var body string
-	err := (&simnode.Node{Netns: simnode.NetnsName(node)}).Do(func() error {
-		// One raw HTTP/1.0 exchange: no proxies, keep-alives or extra
-		// goroutines, so the connect happens on this thread, inside the
-		// namespace.
-		conn, err := net.DialTimeout("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), 2*time.Second)
-		if err != nil {
-			return err
+	fmt.Fprintf(out, "NodePort %d; asking each node from this host:\n", nodePort)
+	for _, n := range nodes.Items {
+		var ip string
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				ip = a.Address
+			}
 		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Close = true
-		if err := req.Write(conn); err != nil {
-			return err
+		if ip == "" {
+			continue
 		}
-		b, err := io.ReadAll(conn)
-		if err != nil {
-			return err
+		addr := net.JoinHostPort(ip, strconv.Itoa(int(nodePort)))
+		deadline := time.Now().Add(60 * time.Second)
+		for answered := 0; answered < 2; {
+			body, err := httpGet(addr)
+			if err != nil {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("GET http://%s/ from the host: %w", addr, err)
+				}
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			answered++
+			fmt.Fprintf(out, "GET http://%s/ -> %s\n", addr, strings.TrimSpace(body))
 		}
-		_, rest, ok := strings.Cut(string(b), "\r\n\r\n")
-		if !ok {
-			return fmt.Errorf("malformed HTTP answer %q", b)
-		}
-		body = rest
-		return nil
-	})
-	return body, err
+	}
+	return nil
+}
+
+// httpGet does one raw HTTP/1.0 GET / to addr: no proxies (the
+// environment may name one), keep-alives or extra goroutines, so the
+// connect happens on the calling thread (inside a namespace, when the
+// caller entered one).
+func httpGet(addr string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	req.Close = true
+	if err := req.Write(conn); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		return "", err
+	}
+	_, rest, ok := strings.Cut(string(b), "\r\n\r\n")
+	if !ok {
+		return "", fmt.Errorf("malformed HTTP answer %q", b)
+	}
+	return rest, nil
 }

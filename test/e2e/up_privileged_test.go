@@ -199,25 +199,50 @@ func TestUpDemoDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("weir demo: %v\n%s", err, out)
 	}
-	pods, answers := map[string]bool{}, map[string]bool{}
+	// The demo prints its pods, then answers through the ClusterIP asked
+	// from a client pod, then answers through the NodePort asked from
+	// this host (outside every node: the uplink's TC programs translate).
+	pods := map[string]bool{}
+	answers := map[string]map[string]bool{"clusterip": {}, "nodeport": {}}
+	section, nodePort := "", ""
 	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "pod" {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "pod":
 			pods[f[1]] = true
+		case strings.Contains(line, "asking it from pod"):
+			section = "clusterip"
+		case strings.HasPrefix(line, "NodePort "):
+			section, nodePort = "nodeport", f[1]
 		}
-		if _, rest, ok := strings.Cut(line, "hostname="); ok {
-			answers[strings.Fields(rest)[0]] = true
+		if _, rest, ok := strings.Cut(line, "hostname="); ok && section != "" {
+			answers[section][strings.Fields(rest)[0]] = true
 		}
 	}
 	if len(pods) != 3 {
 		t.Fatalf("demo pods %v, want 3:\n%s", pods, out)
 	}
-	if len(answers) < 2 {
-		t.Fatalf("answers came from %v, want at least two pods:\n%s", answers, out)
-	}
-	for a := range answers {
-		if !pods[a] {
-			t.Fatalf("answer from %s, which is not a demo pod:\n%s", a, out)
+	for sec, from := range answers {
+		if len(from) == 0 {
+			t.Fatalf("no %s answers:\n%s", sec, out)
 		}
+		for a := range from {
+			if !pods[a] {
+				t.Fatalf("%s answer from %s, which is not a demo pod:\n%s", sec, a, out)
+			}
+		}
+	}
+	if len(answers["clusterip"]) < 2 {
+		t.Fatalf("ClusterIP answers came from %v, want at least two pods:\n%s", answers["clusterip"], out)
+	}
+	// The NodePort flows from the host went through node 1's uplink
+	// programs: its pinned conntrack map shows them.
+	ct, err := exec.Command(weirBin, "dp", "conntrack", "--node", c.NodePrefix+"1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("weir dp conntrack: %v\n%s", err, ct)
+	}
+	if !strings.Contains(string(ct), ":"+nodePort+" ") {
+		t.Fatalf("weir dp conntrack shows no flow to nodePort %s:\n%s", nodePort, ct)
 	}
 }
 

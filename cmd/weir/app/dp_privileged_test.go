@@ -173,6 +173,11 @@ func TestDPViewsReadPinnedMaps(t *testing.T) {
 	if out, err := dp(t, "services", "--bpffs", bpffs, "--node", "no-such-node"); !errors.Is(err, ebpf.ErrNoPins) {
 		t.Errorf("dp services --node no-such-node = %v (%s); want ErrNoPins", err, out)
 	}
+	// This node has no uplink, so no conntrack map: a clear error, not an
+	// empty table (test/e2e reads one after NodePort traffic).
+	if out, err := dp(t, "conntrack", "--bpffs", bpffs); err == nil || !strings.Contains(err.Error(), "no conntrack map") {
+		t.Errorf("dp conntrack without uplink programs = %v (%s); want a no-conntrack-map error", err, out)
+	}
 }
 
 // hasRow reports whether a line of table has exactly the fields want
