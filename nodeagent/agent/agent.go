@@ -7,11 +7,14 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -21,6 +24,7 @@ import (
 	"weir.dev/weir/datapath"
 	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/datapath/iptables"
+	"weir.dev/weir/nodeagent/agentserver"
 	"weir.dev/weir/nodeagent/heartbeat"
 	"weir.dev/weir/nodeagent/join"
 	"weir.dev/weir/nodeagent/proxy"
@@ -45,6 +49,9 @@ type Config struct {
 	NodeNetNS string
 	// EchoBinary, if set, is packed as the image weir.local/echo.
 	EchoBinary string
+	// Port is the agent server's port on NodeIP (logs and exec; default
+	// 10250, the kubelet's).
+	Port int
 	// Dataplane is "iptables" or "ebpf".
 	Dataplane       string
 	IPTablesBackend iptables.Backend
@@ -71,6 +78,23 @@ func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 	}
 }
 
+// newAgentServer builds the logs and exec server on NodeIP:Port with a
+// serving certificate the cluster CA signed for the node's address.
+func newAgentServer(ctx context.Context, cfg Config, c kubernetes.Interface, caPEM []byte, pods *podLoop) (*agentserver.Server, error) {
+	cert, err := join.ServingCert(ctx, c, cfg.NodeName, []net.IP{cfg.NodeIP.AsSlice()}, caPEM, filepath.Join(cfg.DataDir, "identity"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("cluster CA %s holds no certificate", cfg.CAFile)
+	}
+	return agentserver.New(agentserver.Config{
+		Addr:    net.JoinHostPort(cfg.NodeIP.String(), strconv.Itoa(cfg.Port)),
+		Serving: cert, ClientCAs: pool, Pods: pods, Runtime: pods.rt, Logger: cfg.Logger,
+	})
+}
+
 // Run runs the agent until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
@@ -93,7 +117,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Port == 0 {
+		cfg.Port = agentserver.DefaultPort
+	}
 	hb := heartbeat.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Version: cfg.Version, Logger: cfg.Logger}
+	serve := cfg.Runtime == "containerd" && cfg.NodeIP.IsValid()
+	if serve {
+		hb.DaemonPort = int32(cfg.Port)
+	}
 	node, err := heartbeat.Register(ctx, c, hb)
 	if err != nil {
 		return err
@@ -114,6 +145,12 @@ func Run(ctx context.Context, cfg Config) error {
 		pods.rt, pods.nw = rt, nw
 		go syncRoutes(ctx, c, nw, cfg.NodeName, cfg.Logger)
 	}
+	var srv *agentserver.Server
+	if serve {
+		if srv, err = newAgentServer(ctx, cfg, c, ca, pods); err != nil {
+			return err
+		}
+	}
 	var ips []netip.Addr
 	if cfg.NodeIP.IsValid() {
 		ips = append(ips, cfg.NodeIP)
@@ -128,6 +165,15 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		_ = heartbeat.Run(ctx, c, hb)
 	}()
+	if srv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Run(ctx); err != nil {
+				cfg.Logger.Error("agent server stopped", slog.Any("error", err))
+			}
+		}()
+	}
 	if pods != nil {
 		wg.Add(1)
 		go func() {

@@ -66,6 +66,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.ContainerdDir, "containerd-dir", "/var/lib/weir/containerd", "weir's containerd: config, state and socket (started if not running)")
 	f.StringVar(&cfg.NodeNetNS, "node-netns", "", "network namespace path of a simulated node (weir up sets it)")
 	f.StringVar(&cfg.EchoBinary, "echo-binary", "", "weir-echo binary to offer as the image weir.local/echo (default: beside weir)")
+	f.IntVar(&cfg.Port, "port", 10250, "port of the agent's logs and exec server on --node-ip")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
