@@ -47,10 +47,6 @@ func newAgentTransport(ca *auth.CA) (*http.Transport, error) {
 // caller was authorized for the subresource already.
 func (s *Server) handleNodeProxy(w http.ResponseWriter, r *http.Request, ri requestInfo) {
 	ctx := r.Context()
-	if s.agents == nil {
-		writeError(w, apierrors.NewServiceUnavailable(fmt.Sprintf("pods/%s: this server has no CA to reach node agents with", ri.Subresource)))
-		return
-	}
 	obj, err := s.get(ctx, ri)
 	if err != nil {
 		writeError(w, err)
@@ -69,6 +65,10 @@ func (s *Server) handleNodeProxy(w http.ResponseWriter, r *http.Request, ri requ
 	}
 	if ri.Subresource == "exec" && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed) {
 		writeError(w, apierrors.NewBadRequest(fmt.Sprintf("cannot exec into a container in a completed pod; current phase is %s", pod.Status.Phase)))
+		return
+	}
+	if s.agents == nil {
+		writeError(w, apierrors.NewServiceUnavailable(fmt.Sprintf("pods/%s: this server has no CA to reach node agents with", ri.Subresource)))
 		return
 	}
 	nobj, err := s.get(ctx, requestInfo{Res: nodesRes, Name: pod.Spec.NodeName})
