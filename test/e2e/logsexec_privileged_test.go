@@ -30,8 +30,14 @@ import (
 // stderr and the exit code (-1 if it did not exit).
 func (c *Cluster) run(t *testing.T, stdin string, bin string, args ...string) (string, string, int) {
 	t.Helper()
+	return c.runEnv(t, nil, stdin, bin, args...)
+}
+
+// runEnv is run with extra environment variables.
+func (c *Cluster) runEnv(t *testing.T, env []string, stdin string, bin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.CommandContext(t.Context(), bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(c.DataDir, "admin.kubeconfig"))
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+filepath.Join(c.DataDir, "admin.kubeconfig")), env...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -155,8 +161,28 @@ func TestLogsAndExec(t *testing.T) {
 	// logs -f streams lines written after it started.
 	followLogs(t, c, weirBin, "logs", "-f", "duo", "-c", "b")
 
-	// The real kubectl, whose exec speaks WebSocket v5.channel.k8s.io.
+	// The real kubectl, whose exec speaks WebSocket v5.channel.k8s.io,
+	// and SPDY (v4.channel.k8s.io) with WebSockets turned off, as
+	// kubectl before 1.30 and its fallback do.
 	kc := kubectl.Build(t)
+	for _, tc := range []struct {
+		name, env, wantUpgrade string
+	}{
+		{"websocket", "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true", "websocket"},
+		{"spdy", "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "SPDY/3.1"},
+	} {
+		env := []string{tc.env}
+		out, errOut, code := c.runEnv(t, env, "", kc, "exec", "-v=8", "duo", "-c", "a", "--", "sh", "-c", "cat /shared/marker; exit 4")
+		if code != 4 || out != marker+"\n" {
+			t.Fatalf("kubectl exec over %s: exit %d: %q %s", tc.name, code, out, errOut)
+		}
+		if !strings.Contains(strings.ToLower(errOut), "upgrade: "+strings.ToLower(tc.wantUpgrade)) {
+			t.Fatalf("kubectl exec over %s: no %q upgrade in its log:\n%s", tc.name, tc.wantUpgrade, errOut)
+		}
+		if out, errOut, code := c.runEnv(t, env, "piped\n", kc, "exec", "-i", "duo", "-c", "a", "--", "cat"); code != 0 || out != "piped\n" {
+			t.Fatalf("kubectl exec -i over %s: exit %d: %q %s", tc.name, code, out, errOut)
+		}
+	}
 	if out, errOut, code := c.run(t, "", kc, "logs", "duo", "-c", "b"); code != 0 || !strings.Contains(out, "hello-from-a\n") {
 		t.Fatalf("kubectl logs: exit %d: %q %s", code, out, errOut)
 	}
