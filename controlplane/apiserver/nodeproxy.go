@@ -120,11 +120,13 @@ func (s *Server) handleNodeProxy(w http.ResponseWriter, r *http.Request, ri requ
 
 // PodContainer picks the container a log or exec request names: the one
 // given, which must be in the pod, else the pod's only container, else the
-// kubectl.kubernetes.io/default-container annotation's; otherwise the
-// request is refused with the choices, in kube-apiserver's words.
+// kubectl.kubernetes.io/default-container annotation's (which
+// kube-apiserver leaves to kubectl; honouring it here serves other
+// clients the same way); otherwise the request is refused with the
+// choices, init containers first, in kube-apiserver's words.
 func PodContainer(pod *corev1.Pod, name string) (string, error) {
 	var all []string
-	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range cs {
 			all = append(all, cs[i].Name)
 		}

@@ -1,7 +1,6 @@
 package agentserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,7 +112,12 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	if o.TailLines >= 0 {
-		off, err := TailOffset(f, o.TailLines)
+		fi, err := f.Stat()
+		if err != nil {
+			writeStatus(w, fmt.Errorf("read log of container %q: %w", container, err))
+			return
+		}
+		off, err := TailOffset(f, fi.Size(), o.TailLines)
 		if err != nil {
 			writeStatus(w, fmt.Errorf("read log of container %q: %w", container, err))
 			return
@@ -197,13 +201,9 @@ func copyLog(ctx context.Context, out io.Writer, w http.ResponseWriter, f *os.Fi
 	}
 }
 
-// TailOffset returns the offset in f where its last n lines begin. A last
-// line without a newline counts as a line.
-func TailOffset(f io.ReaderAt, n int64) (int64, error) {
-	size, err := sizeOf(f)
-	if err != nil {
-		return 0, err
-	}
+// TailOffset returns the offset where the last n lines of f (size bytes
+// long) begin. A last line without a newline counts as a line.
+func TailOffset(f io.ReaderAt, size, n int64) (int64, error) {
 	if n == 0 {
 		return size, nil
 	}
@@ -238,20 +238,6 @@ func TailOffset(f io.ReaderAt, n int64) (int64, error) {
 		}
 	}
 	return 0, nil
-}
-
-func sizeOf(f io.ReaderAt) (int64, error) {
-	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
-		fi, err := st.Stat()
-		if err != nil {
-			return 0, err
-		}
-		return fi.Size(), nil
-	}
-	if b, ok := f.(*bytes.Reader); ok {
-		return b.Size(), nil
-	}
-	return 0, errors.New("tail: cannot size the log")
 }
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
