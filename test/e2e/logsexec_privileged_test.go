@@ -81,7 +81,8 @@ func TestLogsAndExec(t *testing.T) {
 				{Name: "b", Image: "weir.local/busybox", ImagePullPolicy: corev1.PullNever, VolumeMounts: mount,
 					Command: []string{"sh", "-c", `echo "b sees $(cat /shared/marker)"; ` +
 						`until wget -q -O - http://127.0.0.1:8081/; do sleep 0.2; done; ` +
-						`i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.5; done`}},
+						`i=0; while true; do i=$((i+1)); echo "tick $i"; ` +
+						`if [ -f /shared/stop-b ]; then rm /shared/stop-b; echo "b exits"; exit 1; fi; sleep 0.5; done`}},
 			},
 		},
 	}, metav1.CreateOptions{})
@@ -199,6 +200,71 @@ func TestLogsAndExec(t *testing.T) {
 		t.Fatalf("kubectl exec -i: exit %d: %q %s", code, out, errOut)
 	}
 	followLogs(t, c, kc, "logs", "-f", "duo", "-c", "b")
+
+	// -t gives the command a terminal of the client's size: weir runs
+	// under script(1) for a pseudo-terminal of 33x77. The size arrives
+	// just after the process starts, so the command waits for it. script's
+	// stdin stays open and silent (at EOF it would type into the terminal).
+	script := fmt.Sprintf(`stty rows 33 cols 77; %s exec -it duo -c a -- sh -c `+
+		`'tty; until stty size 2>/dev/null | grep -qv "^0 0$"; do sleep 0.1; done; stty size; exit 5'`, weirBin)
+	tty := exec.CommandContext(ctx, "script", "-qec", script, "/dev/null")
+	tty.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(c.DataDir, "admin.kubeconfig"))
+	silence, hold, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty.Stdin = silence
+	ttyOut, err := tty.Output()
+	hold.Close()
+	silence.Close()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 || !regexp.MustCompile(`^/dev/pts/\d+\r\n33 77\r\n`).Match(ttyOut) {
+		t.Fatalf("exec -it under a terminal: %v, stdout %q", err, ttyOut)
+	}
+
+	// A follower ends when the container does; the next attempt has a log
+	// of its own and the one before is --previous.
+	follow := exec.CommandContext(ctx, weirBin, "logs", "-f", "duo", "-c", "b")
+	follow.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(c.DataDir, "admin.kubeconfig"))
+	var followed strings.Builder
+	follow.Stdout = &followed
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cluster.Eventually(t, 30*time.Second, "the follower has started", func() (bool, error) {
+		return strings.Contains(followed.String(), "tick"), nil
+	})
+	mustWeir("exec", "duo", "-c", "a", "--", "touch", "/shared/stop-b")
+	done := make(chan error, 1)
+	go func() { done <- follow.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.HasSuffix(followed.String(), "b exits\n") {
+			t.Fatalf("logs -f as b exits: %v, %q", err, followed.String())
+		}
+	case <-time.After(60 * time.Second):
+		follow.Process.Kill()
+		t.Fatalf("logs -f did not end with the container: %q", followed.String())
+	}
+	cluster.Eventually(t, 60*time.Second, "b runs again after one restart", func() (bool, error) {
+		p, err := c.Client.CoreV1().Pods("default").Get(ctx, "duo", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == "b" {
+				return cs.RestartCount == 1 && cs.State.Running != nil, nil
+			}
+		}
+		return false, nil
+	})
+	if prev := mustWeir("logs", "duo", "-c", "b", "-p"); !strings.HasPrefix(prev, "b sees "+marker+"\nhello-from-a\ntick 1\n") || !strings.HasSuffix(prev, "b exits\n") {
+		t.Fatalf("logs -p -c b: %q", prev)
+	}
+	cluster.Eventually(t, 30*time.Second, "b's new attempt has a log of its own", func() (bool, error) {
+		cur, _, _ := weir("", "logs", "duo", "-c", "b")
+		return strings.HasPrefix(cur, "b sees "+marker+"\nhello-from-a\ntick 1\n") && !strings.Contains(cur, "b exits"), nil
+	})
 
 	// The agent's own endpoint: its certificate is the CA's for the node
 	// address; no client certificate is 401, a node's is 403.
