@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -109,8 +108,8 @@ func (s *Server) handleNodeProxy(w http.ResponseWriter, r *http.Request, ri requ
 		Transport:     s.agents,
 		FlushInterval: -1, // logs -f: every write reaches the client at once
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(r.Context().Err(), err) {
-				return
+			if r.Context().Err() != nil {
+				return // the client went away
 			}
 			writeError(w, apierrors.NewServiceUnavailable(fmt.Sprintf("error dialing backend: %v", err)))
 		},

@@ -7,9 +7,12 @@
 package apiserver
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -229,9 +232,18 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// Unwrap lets http.ResponseController reach the connection: pods/exec
-// hijacks it to upgrade.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+// Hijack hands pods/exec the connection to upgrade, recording the 101
+// the upgraded stream answered with.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("apiserver: the connection cannot be upgraded (HTTP/2)")
+	}
+	if r.code == 0 {
+		r.code = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}
 
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {

@@ -6,17 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"weir.dev/weir/nodeagent/runtime"
 )
@@ -166,7 +166,7 @@ func (s *Server) serveExecWebSocket(w http.ResponseWriter, r *http.Request, pod 
 	conn.SetIdleTimeout(idleTimeout)
 	_, streams, err := conn.Open(w, r)
 	if err != nil {
-		s.cfg.Logger.Debug("exec websocket upgrade", "error", err)
+		s.cfg.Logger.Debug("exec websocket upgrade", slog.Any("error", err))
 		return
 	}
 	defer conn.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -135,7 +136,7 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	follow := o.Follow && lf.Running != nil
 	if err := copyLog(r.Context(), out, w, f, follow, lf.Running); err != nil && !errors.Is(err, errLimit) {
-		s.cfg.Logger.Debug("log stream ended", "error", err)
+		s.cfg.Logger.Debug("log stream ended", slog.Any("error", err))
 	}
 }
 
