@@ -1,8 +1,9 @@
 // Package agent assembles a node agent: it joins the cluster, registers
 // and heartbeats its Node, and runs the service proxy over the chosen data
-// plane. The pod runtime (containerd) joins here in a later issue; with
-// runtime "none" the agent plays kube-proxy's role only. It owns process
-// wiring, not behaviour.
+// plane. With runtime "containerd" it runs the node's pods and serves their
+// logs and exec (agentserver) on the node's address; with runtime "none"
+// the agent plays kube-proxy's role only. It owns process wiring, not
+// behaviour.
 package agent
 
 import (
@@ -78,8 +79,8 @@ func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 	}
 }
 
-// newAgentServer builds the logs and exec server on NodeIP:Port with a
-// serving certificate the cluster CA signed for the node's address.
+// newAgentServer builds the logs and exec server with a serving
+// certificate the cluster CA signed for the node's address.
 func newAgentServer(ctx context.Context, cfg Config, c kubernetes.Interface, caPEM []byte, pods *podLoop) (*agentserver.Server, error) {
 	cert, err := join.ServingCert(ctx, c, cfg.NodeName, []net.IP{cfg.NodeIP.AsSlice()}, caPEM, filepath.Join(cfg.DataDir, "identity"))
 	if err != nil {
@@ -89,10 +90,7 @@ func newAgentServer(ctx context.Context, cfg Config, c kubernetes.Interface, caP
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("cluster CA %s holds no certificate", cfg.CAFile)
 	}
-	return agentserver.New(agentserver.Config{
-		Addr:    net.JoinHostPort(cfg.NodeIP.String(), strconv.Itoa(cfg.Port)),
-		Serving: cert, ClientCAs: pool, Pods: pods, Runtime: pods.rt, Logger: cfg.Logger,
-	})
+	return agentserver.New(agentserver.Config{Serving: cert, ClientCAs: pool, Pods: pods, Runtime: pods.rt, Logger: cfg.Logger})
 }
 
 // Run runs the agent until ctx ends.
@@ -145,11 +143,21 @@ func Run(ctx context.Context, cfg Config) error {
 		pods.rt, pods.nw = rt, nw
 		go syncRoutes(ctx, c, nw, cfg.NodeName, cfg.Logger)
 	}
-	var srv *agentserver.Server
+	var (
+		srv   *agentserver.Server
+		srvLn net.Listener
+	)
 	if serve {
 		if srv, err = newAgentServer(ctx, cfg, c, ca, pods); err != nil {
 			return err
 		}
+		// Listen now: a node whose logs and exec cannot be served fails
+		// to start rather than running without them.
+		addr := net.JoinHostPort(cfg.NodeIP.String(), strconv.Itoa(cfg.Port))
+		if srvLn, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("agent server: listen on %s: %w", addr, err)
+		}
+		defer srvLn.Close()
 	}
 	var ips []netip.Addr
 	if cfg.NodeIP.IsValid() {
@@ -169,7 +177,7 @@ func Run(ctx context.Context, cfg Config) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Run(ctx); err != nil {
+			if err := srv.Serve(ctx, srvLn); err != nil {
 				cfg.Logger.Error("agent server stopped", slog.Any("error", err))
 			}
 		}()
