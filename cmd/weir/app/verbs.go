@@ -398,7 +398,7 @@ func newExecCommand(g *globals) *cobra.Command {
 		Example: `  weir exec web -- date
   weir exec -it web -c app -- sh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.ArgsLenAtDash() > 1 {
+			if d := cmd.ArgsLenAtDash(); d != 0 && d != 1 && len(args) > 1 {
 				return kubectlError{msg: "error: exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead"}
 			}
 			return g.run(cmd, func(ctx context.Context, c *cli.Client, s cli.Streams) error {
