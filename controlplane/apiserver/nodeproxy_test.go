@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -183,9 +184,12 @@ func TestPodLogAndExecProxy(t *testing.T) {
 			VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdin: stdin != "", Stdout: true, Stderr: true}, scheme.ParameterCodec)
 		var ex remotecommand.Executor
 		var err error
-		if protocol == "spdy" {
+		switch protocol {
+		case "spdy":
 			ex, err = remotecommand.NewSPDYExecutor(s.RESTConfig(""), "POST", req.URL())
-		} else {
+		case "websocket-v4":
+			ex, err = remotecommand.NewWebSocketExecutorForProtocols(s.RESTConfig(""), "GET", req.URL().String(), "v4.channel.k8s.io")
+		default:
 			ex, err = remotecommand.NewWebSocketExecutor(s.RESTConfig(""), "GET", req.URL().String())
 		}
 		if err != nil {
@@ -196,18 +200,24 @@ func TestPodLogAndExecProxy(t *testing.T) {
 		if stdin != "" {
 			so.Stdin = strings.NewReader(stdin)
 		}
-		err = ex.StreamWithContext(ctx, so)
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		err = ex.StreamWithContext(sctx, so)
 		return out.String(), errOut.String(), err
 	}
-	for _, protocol := range []string{"websocket", "spdy"} {
+	for _, protocol := range []string{"websocket", "websocket-v4", "spdy"} {
 		t.Run("exec/"+protocol, func(t *testing.T) {
 			out, errOut, err := exec(t, protocol, "a", "", "echo", "hi")
 			if err != nil || out != "a in web: echo hi\n" || errOut != "to stderr\n" {
 				t.Fatalf("exec: %q %q %v", out, errOut, err)
 			}
-			out, _, err = exec(t, protocol, "a", "input\n", "cat")
-			if err != nil || out != "a in web: cat\ninput\n" {
-				t.Fatalf("exec with stdin: %q %v", out, err)
+			// v4 over WebSocket cannot say where stdin ends (v5's CLOSE
+			// signal was added for that), so only the others reach EOF.
+			if protocol != "websocket-v4" {
+				out, _, err = exec(t, protocol, "a", "input\n", "cat")
+				if err != nil || out != "a in web: cat\ninput\n" {
+					t.Fatalf("exec with stdin: %q %v", out, err)
+				}
 			}
 			var ce utilexec.CodeExitError
 			if _, _, err := exec(t, protocol, "a", "", "exit", "3"); !errors.As(err, &ce) || ce.Code != 3 {
