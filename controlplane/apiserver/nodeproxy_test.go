@@ -3,11 +3,13 @@ package apiserver_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,6 +27,7 @@ import (
 	utilexec "k8s.io/client-go/util/exec"
 
 	"weir.dev/weir/controlplane/apiserver"
+	"weir.dev/weir/controlplane/auth"
 	"weir.dev/weir/nodeagent/agentserver"
 	"weir.dev/weir/nodeagent/join"
 	"weir.dev/weir/nodeagent/runtime"
@@ -67,7 +70,7 @@ func (m podMap) Pod(ns, name string) (*corev1.Pod, bool) { p, ok := m[ns+"/"+nam
 
 // startAgent registers node n1 at 127.0.0.1 with a serving certificate
 // from the server and runs an agent server for pods.
-func startAgent(t *testing.T, s *cluster.Server, pods podMap, rt agentserver.Runtime) kubernetes.Interface {
+func startAgent(t *testing.T, s *cluster.Server, pods podMap, rt agentserver.Runtime) (kubernetes.Interface, string) {
 	t.Helper()
 	ctx := t.Context()
 	nc := joinNode(t, s, "n1")
@@ -103,7 +106,7 @@ func startAgent(t *testing.T, s *cluster.Server, pods podMap, rt agentserver.Run
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return nc
+	return nc, "https://" + ln.Addr().String()
 }
 
 // pods/log and pods/exec through the API server to a real agent server:
@@ -131,7 +134,46 @@ func TestPodLogAndExecProxy(t *testing.T) {
 	web := mk("web", "n1", "a", "stopped")
 	solo := mk("solo", "n1", "a")
 	mk("pending", "", "a")
-	nc := startAgent(t, s, podMap{"default/web": web, "default/solo": solo}, scriptRuntime{logs: map[string]string{"a": logA}})
+	nc, agentURL := startAgent(t, s, podMap{"default/web": web, "default/solo": solo}, scriptRuntime{logs: map[string]string{"a": logA}})
+
+	// The agent itself answers an admin's certificate, and no one else's.
+	adminCert, adminKey, err := s.CA.IssueClient("someone", []string{auth.MastersGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainCert, plainKey, err := s.CA.IssueClient("someone-else", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name            string
+		certPEM, keyPEM []byte
+		want            int
+	}{
+		{"admin", adminCert, adminKey, http.StatusOK},
+		{"a user in no group", plainCert, plainKey, http.StatusForbidden},
+		{"no certificate", nil, nil, http.StatusUnauthorized},
+	} {
+		t.Run("agent/"+tc.name, func(t *testing.T) {
+			var certs []tls.Certificate
+			if tc.certPEM != nil {
+				pair, err := tls.X509KeyPair(tc.certPEM, tc.keyPEM)
+				if err != nil {
+					t.Fatal(err)
+				}
+				certs = append(certs, pair)
+			}
+			resp, err := s.HTTPClient(certs...).Get(agentURL + "/containerLogs/default/web/a?tailLines=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want || (tc.want == http.StatusOK) != (string(body) == "three\n") {
+				t.Fatalf("%d %q, want %d", resp.StatusCode, body, tc.want)
+			}
+		})
+	}
 
 	logs := func(c kubernetes.Interface, pod string, o *corev1.PodLogOptions) (string, error) {
 		// Stream, as kubectl logs reads: errors come back as the Status.
