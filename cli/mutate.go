@@ -463,7 +463,17 @@ func (c *Client) Logs(ctx context.Context, s Streams, o LogsOptions, args []stri
 	if err != nil {
 		return err
 	}
-	params := map[string]string{"container": o.Container}
+	container := o.Container
+	if container == "" {
+		pod, err := c.Typed.CoreV1().Pods(c.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if container, err = DefaultContainer(pod); err != nil {
+			return err
+		}
+	}
+	params := map[string]string{"container": container}
 	if o.Follow {
 		params["follow"] = "true"
 	}
@@ -503,30 +513,4 @@ func podArg(args []string) (string, error) {
 		return "", errors.New("expected POD or TYPE/NAME is a required argument")
 	}
 	return "", fmt.Errorf("expected one POD, got %d arguments", len(args))
-}
-
-// Exec runs a command in a container. The pods/exec stream needs the node
-// agent; until the server serves it this reports the server's answer.
-func (c *Client) Exec(ctx context.Context, s Streams, container string, args []string) error {
-	if len(args) < 2 {
-		return errors.New("you must specify at least one command for the container")
-	}
-	name, err := podArg(args[:1])
-	if err != nil {
-		return err
-	}
-	pod, err := c.Typed.CoreV1().Pods(c.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if container == "" && len(pod.Spec.Containers) > 0 {
-		container = pod.Spec.Containers[0].Name
-	}
-	params := map[string]string{"container": container, "stdout": "true", "stderr": "true"}
-	body, err := c.rawStream(ctx, "/api/v1/namespaces/"+c.Namespace+"/pods/"+name+"/exec", params, "")
-	if err != nil {
-		return err
-	}
-	body.Close()
-	return errors.New("exec streams need the websocket or SPDY protocol, which this weir client does not speak yet")
 }

@@ -3,11 +3,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"weir.dev/weir/cli"
 	"weir.dev/weir/cmd/weir/app"
 )
 
@@ -16,6 +18,11 @@ func main() {
 	defer stop()
 	if err := app.NewRootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		// weir exec exits with the remote command's code, as kubectl does.
+		var ec cli.ExitCodeError
+		if errors.As(err, &ec) {
+			os.Exit(ec.Code)
+		}
 		os.Exit(1)
 	}
 }

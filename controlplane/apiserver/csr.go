@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"strings"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"weir.dev/weir/controlplane/auth"
+	"weir.dev/weir/controlplane/resources"
 )
 
 // beforeCreate runs kind-specific steps that need the caller: a CSR records
@@ -27,6 +29,9 @@ func (s *Server) beforeCreate(ctx context.Context, obj runtime.Object) error {
 	u := userFrom(ctx)
 	csr.Spec.Username = u.Name
 	csr.Spec.Groups = u.Groups
+	if csr.Spec.SignerName == certificatesv1.KubeletServingSignerName && s.cfg.CA != nil {
+		return s.signNodeServing(ctx, u, csr)
+	}
 	if csr.Spec.SignerName != certificatesv1.KubeAPIServerClientKubeletSignerName || s.cfg.CA == nil {
 		return nil
 	}
@@ -53,6 +58,51 @@ func (s *Server) beforeCreate(ctx context.Context, obj runtime.Object) error {
 	csr.Status.Certificate = cert
 	return nil
 }
+
+// signNodeServing approves a node agent's serving certificate request when
+// the node asks for itself and only for the addresses its Node reports, as
+// kube-controller-manager's kubelet-serving approvers do; requests from
+// anyone else are left pending for an admin.
+func (s *Server) signNodeServing(ctx context.Context, u auth.User, csr *certificatesv1.CertificateSigningRequest) error {
+	own, isNode := u.NodeName()
+	if !isNode {
+		return nil
+	}
+	node, ok := nodeFromCSR(csr.Spec.Request)
+	if !ok || node != own {
+		return apierrors.NewForbidden(corev1.Resource("certificatesigningrequests"), csr.Name,
+			fmt.Errorf("node %q may only request a serving certificate named system:node:%s", own, own))
+	}
+	obj, err := s.get(ctx, requestInfo{Res: nodesRes, Name: node})
+	if err != nil {
+		return err
+	}
+	var ips []net.IP
+	names := []string{node}
+	for _, a := range obj.(*corev1.Node).Status.Addresses {
+		switch a.Type {
+		case corev1.NodeInternalIP, corev1.NodeExternalIP:
+			if ip := net.ParseIP(a.Address); ip != nil {
+				ips = append(ips, ip)
+			}
+		case corev1.NodeHostName, corev1.NodeInternalDNS, corev1.NodeExternalDNS:
+			names = append(names, a.Address)
+		}
+	}
+	cert, err := s.cfg.CA.SignNodeServingCSR(csr.Spec.Request, node, ips, names)
+	if err != nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("spec.request: %v", err))
+	}
+	now := metav1.Now()
+	csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{
+		Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue,
+		Reason: "AutoApproved", Message: "auto-approved node serving certificate", LastUpdateTime: now, LastTransitionTime: now,
+	}}
+	csr.Status.Certificate = cert
+	return nil
+}
+
+var nodesRes = resources.ByGVK(corev1.SchemeGroupVersion.WithKind("Node"))
 
 // nodeFromCSR reads the node name a CSR asks for; SignCSR checks the rest.
 func nodeFromCSR(req []byte) (string, bool) {

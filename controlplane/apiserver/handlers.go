@@ -52,7 +52,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, ri requestInfo) 
 		s.handleEviction(w, r, ri)
 		return
 	case "log", "exec":
-		writeError(w, apierrors.NewServiceUnavailable(fmt.Sprintf("pods/%s needs the node agent, which does not serve it yet", ri.Subresource)))
+		s.handleNodeProxy(w, r, ri)
 		return
 	}
 	var (

@@ -7,9 +7,12 @@
 package apiserver
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -62,6 +65,9 @@ type Server struct {
 	mux    *http.ServeMux
 
 	namespaces namespaceTracker
+	// agents reaches node agents for pods/log and pods/exec (nil
+	// without a CA).
+	agents *http.Transport
 }
 
 // New builds a server; Run starts its watch caches.
@@ -104,6 +110,13 @@ func New(cfg Config) (*Server, error) {
 		caches: map[*resources.Resource]*watchcache.Cache{},
 	}
 	s.namespaces.terminating = map[string]bool{}
+	if cfg.CA != nil {
+		t, err := newAgentTransport(cfg.CA)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: %w", err)
+		}
+		s.agents = t
+	}
 	m, err := newMetrics(cfg.Registerer, cfg.Gatherer)
 	if err != nil {
 		return nil, err
@@ -219,6 +232,19 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
+// Hijack hands pods/exec the connection to upgrade, recording the 101
+// the upgraded stream answered with.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("apiserver: the connection cannot be upgraded (HTTP/2)")
+	}
+	if r.code == 0 {
+		r.code = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}
+
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -244,6 +270,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	if !ok || (ri.Subresource != "" && !ri.Res.HasSubresource(ri.Subresource)) {
 		writeError(w, notFoundPath())
 		return
+	}
+	if ri.Subresource == "exec" {
+		// A WebSocket exec arrives as a GET; it is authorized as the
+		// create it is, as kube-apiserver does since 1.35.
+		ri.Verb = "create"
 	}
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}

@@ -1,12 +1,14 @@
 // Package agent assembles a node agent: it joins the cluster, registers
 // and heartbeats its Node, and runs the service proxy over the chosen data
-// plane. The pod runtime (containerd) joins here in a later issue; with
-// runtime "none" the agent plays kube-proxy's role only. It owns process
-// wiring, not behaviour.
+// plane. With runtime "containerd" it runs the node's pods and serves their
+// logs and exec (agentserver) on the node's address; with runtime "none"
+// the agent plays kube-proxy's role only. It owns process wiring, not
+// behaviour.
 package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +29,7 @@ import (
 	"weir.dev/weir/datapath"
 	"weir.dev/weir/datapath/ebpf"
 	"weir.dev/weir/datapath/iptables"
+	"weir.dev/weir/nodeagent/agentserver"
 	"weir.dev/weir/nodeagent/heartbeat"
 	"weir.dev/weir/nodeagent/join"
 	"weir.dev/weir/nodeagent/proxy"
@@ -53,6 +57,9 @@ type Config struct {
 	// InsecureRegistries are pulled from over plain HTTP (HOST or
 	// HOST:PORT); loopback registries always are.
 	InsecureRegistries []string
+	// Port is the agent server's port on NodeIP (logs and exec; default
+	// 10250, the kubelet's).
+	Port int
 	// Dataplane is "iptables" or "ebpf".
 	Dataplane string
 	// Uplink is the interface external traffic arrives on, for the eBPF
@@ -100,6 +107,20 @@ func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 	}
 }
 
+// newAgentServer builds the logs and exec server with a serving
+// certificate the cluster CA signed for the node's address.
+func newAgentServer(ctx context.Context, cfg Config, c kubernetes.Interface, caPEM []byte, pods *podLoop) (*agentserver.Server, error) {
+	cert, err := join.ServingCert(ctx, c, cfg.NodeName, []net.IP{cfg.NodeIP.AsSlice()}, caPEM, filepath.Join(cfg.DataDir, "identity"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("cluster CA %s holds no certificate", cfg.CAFile)
+	}
+	return agentserver.New(agentserver.Config{Serving: cert, ClientCAs: pool, Pods: pods, Runtime: pods.rt, Logger: cfg.Logger})
+}
+
 // Run runs the agent until ctx ends.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
@@ -122,7 +143,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Port == 0 {
+		cfg.Port = agentserver.DefaultPort
+	}
 	hb := heartbeat.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Version: cfg.Version, Logger: cfg.Logger}
+	serve := cfg.Runtime == "containerd" && cfg.NodeIP.IsValid()
+	if serve {
+		hb.DaemonPort = int32(cfg.Port)
+	}
 	node, err := heartbeat.Register(ctx, c, hb)
 	if err != nil {
 		return err
@@ -151,6 +179,22 @@ func Run(ctx context.Context, cfg Config) error {
 		defer closeRT()
 		pods.rt, pods.nw = rt, nw
 		go syncRoutes(ctx, c, nw, cfg.NodeName, cfg.Logger)
+	}
+	var (
+		srv   *agentserver.Server
+		srvLn net.Listener
+	)
+	if serve {
+		if srv, err = newAgentServer(ctx, cfg, c, ca, pods); err != nil {
+			return err
+		}
+		// Listen now: a node whose logs and exec cannot be served fails
+		// to start rather than running without them.
+		addr := net.JoinHostPort(cfg.NodeIP.String(), strconv.Itoa(cfg.Port))
+		if srvLn, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("agent server: listen on %s: %w", addr, err)
+		}
+		defer srvLn.Close()
 	}
 	var ips []netip.Addr
 	if cfg.NodeIP.IsValid() {
@@ -186,6 +230,15 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		_ = heartbeat.Run(ctx, c, hb)
 	}()
+	if srv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ctx, srvLn); err != nil {
+				cfg.Logger.Error("agent server stopped", slog.Any("error", err))
+			}
+		}()
+	}
 	if pods != nil {
 		wg.Add(1)
 		go func() {

@@ -117,6 +117,24 @@ func (l *podLoop) get(uid types.UID) *corev1.Pod {
 	return l.pods[uid]
 }
 
+// Pod returns the pod namespace/name bound to this node (the agent
+// server's view). Two objects of one name exist only briefly, while a
+// deleted pod's containers stop; the one not being deleted wins.
+func (l *podLoop) Pod(namespace, name string) (*corev1.Pod, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var found *corev1.Pod
+	for _, p := range l.pods {
+		if p.Namespace != namespace || p.Name != name {
+			continue
+		}
+		if found == nil || found.DeletionTimestamp != nil {
+			found = p
+		}
+	}
+	return found, found != nil
+}
+
 // Run follows pods until ctx ends with workers workers.
 func (l *podLoop) Run(ctx context.Context, workers int) error {
 	defer l.q.ShutDown()

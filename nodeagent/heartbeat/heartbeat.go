@@ -33,8 +33,11 @@ type Config struct {
 	// LeaseDuration is the lease's TTL (default 40 s); it is renewed every
 	// quarter of it.
 	LeaseDuration time.Duration
-	Version       string
-	Logger        *slog.Logger
+	// DaemonPort is the agent server's port, reported as
+	// status.daemonEndpoints.kubeletEndpoint (0: the agent serves none).
+	DaemonPort int32
+	Version    string
+	Logger     *slog.Logger
 }
 
 // Register creates the Node or refreshes its status and returns it (with
@@ -98,6 +101,7 @@ func status(cfg Config, prev corev1.NodeStatus) corev1.NodeStatus {
 		Addresses:  []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: cfg.NodeName}},
 		NodeInfo: corev1.NodeSystemInfo{KubeletVersion: cfg.Version, OperatingSystem: runtime.GOOS, Architecture: runtime.GOARCH,
 			ContainerRuntimeVersion: "containerd"},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: cfg.DaemonPort}},
 	}
 	if cfg.NodeIP.IsValid() {
 		st.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: cfg.NodeIP.String()}}, st.Addresses...)

@@ -11,8 +11,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -138,4 +140,93 @@ func load(certPath, keyPath string, caPEM []byte) ([]byte, []byte, bool) {
 		return nil, nil, false
 	}
 	return certPEM, keyPEM, true
+}
+
+// Serving-certificate files under Config.Dir.
+const (
+	ServingCertFile = "serving.crt"
+	ServingKeyFile  = "serving.key"
+)
+
+// ServingCert returns the agent's serving certificate for ips, requesting
+// one through a kubernetes.io/kubelet-serving CSR (with the node's own
+// client c; the server approves a node's request for its own addresses)
+// unless a valid one for exactly those addresses is on disk. The Node must
+// already report ips, since the server checks the request against it.
+func ServingCert(ctx context.Context, c kubernetes.Interface, nodeName string, ips []net.IP, caPEM []byte, dir string) (tls.Certificate, error) {
+	certPath, keyPath := filepath.Join(dir, ServingCertFile), filepath.Join(dir, ServingKeyFile)
+	if pair, ok := loadServing(certPath, keyPath, caPEM, nodeName, ips); ok {
+		return pair, nil
+	}
+	csrPEM, keyPEM, err := auth.NewNodeServingCSR(nodeName, ips)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	csrs := c.CertificatesV1().CertificateSigningRequests()
+	csr, err := csrs.Create(ctx, &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-serving-" + nodeName + "-"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request: csrPEM, SignerName: certificatesv1.KubeletServingSignerName,
+			Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("request serving certificate: %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(csr.Status.Certificate) == 0 {
+		if time.Now().After(deadline) {
+			return tls.Certificate{}, fmt.Errorf("serving certificate request %s was not signed within 30 s", csr.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if csr, err = csrs.Get(ctx, csr.Name, metav1.GetOptions{}); err != nil {
+			return tls.Certificate{}, fmt.Errorf("read serving certificate request: %w", err)
+		}
+	}
+	pair, err := tls.X509KeyPair(csr.Status.Certificate, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("serving certificate: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return tls.Certificate{}, fmt.Errorf("create node identity dir: %w", err)
+	}
+	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+		return tls.Certificate{}, fmt.Errorf("write serving key: %w", err)
+	}
+	if err := os.WriteFile(certPath, csr.Status.Certificate, 0o644); err != nil {
+		return tls.Certificate{}, fmt.Errorf("write serving certificate: %w", err)
+	}
+	return pair, nil
+}
+
+// loadServing returns the stored serving pair if it chains to the CA, is
+// not about to expire and names exactly nodeName and ips.
+func loadServing(certPath, keyPath string, caPEM []byte, nodeName string, ips []net.IP) (tls.Certificate, bool) {
+	certPEM, err1 := os.ReadFile(certPath)
+	keyPEM, err2 := os.ReadFile(keyPath)
+	if err1 != nil || err2 != nil {
+		return tls.Certificate{}, false
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, false
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil || time.Until(leaf.NotAfter) < 24*time.Hour {
+		return tls.Certificate{}, false
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return tls.Certificate{}, false
+	}
+	if len(leaf.IPAddresses) != len(ips) || !slices.Equal(leaf.DNSNames, []string{nodeName}) {
+		return tls.Certificate{}, false
+	}
+	for i := range ips {
+		if !leaf.IPAddresses[i].Equal(ips[i]) {
+			return tls.Certificate{}, false
+		}
+	}
+	return pair, true
 }

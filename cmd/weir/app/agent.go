@@ -82,6 +82,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.NodeNetNS, "node-netns", "", "network namespace path of a simulated node (weir up sets it)")
 	f.StringVar(&cfg.EchoBinary, "echo-binary", "", "weir-echo binary to offer as the image weir.local/echo (default: beside weir)")
 	f.StringArrayVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry HOST[:PORT] to pull from over plain HTTP (repeatable; loopback registries always are)")
+	f.IntVar(&cfg.Port, "port", 10250, "port of the agent's logs and exec server on --node-ip")
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
 	f.StringVar(&cfg.Uplink, "uplink", "", "interface external traffic arrives on, for the ebpf data plane's TC/XDP programs (default: the one holding --node-ip)")
 	f.StringVar(&xdp, "xdp", "off", "XDP NodePort fast path on the uplink (ebpf): native, generic, or off (TC handles NodePort)")

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,10 @@ func (g *globals) run(cmd *cobra.Command, verb func(ctx context.Context, c *cli.
 	}
 	if err == nil {
 		return nil
+	}
+	var ec cli.ExitCodeError
+	if errors.As(err, &ec) {
+		return ec // main exits with the remote command's code
 	}
 	return kubectlError{msg: cli.FormatError(err)}
 }

@@ -283,7 +283,7 @@ func TestVerbs(t *testing.T) {
 	if got := mustWeir(t, s, "", "run", "bb", "--image", "busybox", "--", "sleep", "3600"); got != "pod/bb created\n" {
 		t.Fatalf("run: %q", got)
 	}
-	if _, _, err := weir(t, s, "", "logs", "bb"); err == nil || !strings.Contains(err.Error(), "node agent") {
+	if _, _, err := weir(t, s, "", "logs", "bb"); err == nil || err.Error() != "Error from server (BadRequest): pod bb does not have a host assigned" {
 		t.Fatalf("logs: %v", err)
 	}
 	if got := mustWeir(t, s, "", "delete", "pod", "bb"); got != "pod \"bb\" deleted from default namespace\n" {

@@ -391,19 +391,24 @@ func newLogsCommand(g *globals) *cobra.Command {
 }
 
 func newExecCommand(g *globals) *cobra.Command {
-	var container string
+	var o cli.ExecOptions
 	cmd := &cobra.Command{
-		Use:   "exec POD [-c CONTAINER] -- COMMAND [args...]",
+		Use:   "exec POD [-c CONTAINER] [-i] [-t] -- COMMAND [args...]",
 		Short: "Execute a command in a container",
+		Example: `  weir exec web -- date
+  weir exec -it web -c app -- sh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if d := cmd.ArgsLenAtDash(); d != 0 && d != 1 && len(args) > 1 {
+				return kubectlError{msg: "error: exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead"}
+			}
 			return g.run(cmd, func(ctx context.Context, c *cli.Client, s cli.Streams) error {
-				return c.Exec(ctx, s, container, args)
+				return c.Exec(ctx, s, o, args)
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&container, "container", "c", "", "the container")
-	cmd.Flags().BoolP("stdin", "i", false, "pass stdin to the container")
-	cmd.Flags().BoolP("tty", "t", false, "stdin is a TTY")
+	cmd.Flags().StringVarP(&o.Container, "container", "c", "", "the container (default: the only one, or the kubectl.kubernetes.io/default-container annotation's)")
+	cmd.Flags().BoolVarP(&o.Stdin, "stdin", "i", false, "pass stdin to the container")
+	cmd.Flags().BoolVarP(&o.TTY, "tty", "t", false, "stdin is a TTY")
 	return cmd
 }
 
