@@ -151,7 +151,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if serve {
 		hb.DaemonPort = int32(cfg.Port)
 	}
-	node, err := heartbeat.Register(ctx, c, hb)
+	// NotReady until pods can run: the scheduler and weir up wait for
+	// Ready, and a pod bound earlier would wait for the runtime.
+	starting := hb
+	starting.NotReady = "weir agent is starting its container runtime and service proxy"
+	node, err := heartbeat.Register(ctx, c, starting)
 	if err != nil {
 		return err
 	}
@@ -247,6 +251,17 @@ func Run(ctx context.Context, cfg Config) error {
 				cfg.Logger.Error("pod loop stopped", slog.Any("error", err))
 			}
 		}()
+	}
+	if pods != nil {
+		select {
+		case <-pods.started:
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() == nil {
+		if _, err := heartbeat.Register(ctx, c, hb); err != nil {
+			return err
+		}
 	}
 	cfg.Logger.Info("agent running", slog.String("node", cfg.NodeName), slog.String("dataplane", cfg.Dataplane))
 	err = p.Run(ctx)

@@ -43,6 +43,10 @@ type podLoop struct {
 	// events writes the runtime's and the probes' events to the API.
 	events *recorder
 
+	// started is closed once the workers run on a synced pod cache: the
+	// node may report Ready then.
+	started chan struct{}
+
 	mu   sync.Mutex
 	pods map[types.UID]*corev1.Pod // latest seen, deleted ones removed
 }
@@ -53,7 +57,7 @@ type podLoop struct {
 // connects the probes to pod addresses (default: from this process's
 // network namespace).
 func newPodLoop(c kubernetes.Interface, node string, log *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *podLoop {
-	l := &podLoop{c: c, node: node, log: log, pods: map[types.UID]*corev1.Pod{}, events: newRecorder(c, node, log),
+	l := &podLoop{c: c, node: node, log: log, pods: map[types.UID]*corev1.Pod{}, events: newRecorder(c, node, log), started: make(chan struct{}),
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"})}
 	l.probes = probe.New(probe.Config{Notify: func(uid types.UID) { l.q.Add(uid) }, Kill: l.killContainer,
@@ -140,7 +144,10 @@ func (l *podLoop) Run(ctx context.Context, workers int) error {
 	defer l.q.ShutDown()
 	defer l.probes.Stop()
 	go l.events.Run(ctx)
-	f := informers.NewSharedInformerFactoryWithOptions(l.c, 10*time.Second, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	// The resync is the kubelet's syncFrequency (1 min): a safety net, not
+	// the way changes arrive (watch, containerd exit events and requeues
+	// do). Every resync syncs every pod, so a short one taxes a busy node.
+	f := informers.NewSharedInformerFactoryWithOptions(l.c, time.Minute, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", l.node).String()
 	}))
 	inf := f.Core().V1().Pods().Informer()
@@ -186,6 +193,7 @@ func (l *podLoop) Run(ctx context.Context, workers int) error {
 			}
 		}()
 	}
+	close(l.started)
 	<-ctx.Done()
 	l.q.ShutDown()
 	wg.Wait()

@@ -36,8 +36,12 @@ type Config struct {
 	// DaemonPort is the agent server's port, reported as
 	// status.daemonEndpoints.kubeletEndpoint (0: the agent serves none).
 	DaemonPort int32
-	Version    string
-	Logger     *slog.Logger
+	// NotReady, when set, is reported as the message of a Ready=False
+	// condition: the agent registers that way while its runtime starts,
+	// so nothing is scheduled to it before it can run pods.
+	NotReady string
+	Version  string
+	Logger   *slog.Logger
 }
 
 // Register creates the Node or refreshes its status and returns it (with
@@ -90,8 +94,11 @@ func status(cfg Config, prev corev1.NodeStatus) corev1.NodeStatus {
 	now := metav1.Now()
 	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 		Message: "weir agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}
+	if cfg.NotReady != "" {
+		ready.Status, ready.Reason, ready.Message = corev1.ConditionFalse, "KubeletNotReady", cfg.NotReady
+	}
 	for _, c := range prev.Conditions {
-		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+		if c.Type == corev1.NodeReady && c.Status == ready.Status {
 			ready.LastTransitionTime = c.LastTransitionTime
 		}
 	}

@@ -28,8 +28,19 @@ func TestRegisterAndRenew(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := heartbeat.Config{NodeName: "n1", NodeIP: netip.MustParseAddr("10.99.0.2"), LeaseDuration: 2 * time.Second}
-	n, err := heartbeat.Register(t.Context(), c, cfg)
+	// First as an agent whose runtime is still starting: NotReady, with
+	// the reason and message Kubernetes shows.
+	starting := cfg
+	starting.NotReady = "runtime starting"
+	n, err := heartbeat.Register(t.Context(), c, starting)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Status.Conditions) != 1 || n.Status.Conditions[0].Status != corev1.ConditionFalse ||
+		n.Status.Conditions[0].Reason != "KubeletNotReady" || n.Status.Conditions[0].Message != "runtime starting" {
+		t.Fatalf("starting node conditions: %+v", n.Status.Conditions)
+	}
+	if n, err = heartbeat.Register(t.Context(), c, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if n.Spec.PodCIDR == "" {

@@ -4,7 +4,9 @@
 package e2e
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -218,7 +220,7 @@ func TestUpDemoDeployment(t *testing.T) {
 		case strings.Contains(line, "asking it from pod"):
 			section = "clusterip"
 		case strings.HasPrefix(line, "NodePort "):
-			section, nodePort = "nodeport", f[1]
+			section, nodePort = "nodeport", strings.TrimSuffix(f[1], ";")
 		}
 		if _, rest, ok := strings.Cut(line, "hostname="); ok && section != "" {
 			answers[section][strings.Fields(rest)[0]] = true
@@ -247,7 +249,7 @@ func TestUpDemoDeployment(t *testing.T) {
 		t.Fatalf("weir dp conntrack: %v\n%s", err, ct)
 	}
 	if !strings.Contains(string(ct), ":"+nodePort+" ") {
-		t.Fatalf("weir dp conntrack shows no flow to nodePort %s:\n%s", nodePort, ct)
+		t.Fatalf("weir dp conntrack shows no flow to nodePort %s:\n%s\ndemo:\n%s", nodePort, ct, out)
 	}
 }
 
@@ -799,6 +801,13 @@ func podStartup(b *testing.B, n int, gap time.Duration) {
 			rss = strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
 		}
 	}
+	names := slices.Collect(maps.Keys(running))
+	slices.SortFunc(names, func(x, y string) int { return cmp.Compare(running[y], running[x]) })
+	var slowest []string
+	for _, name := range names[:min(5, n)] {
+		slowest = append(slowest, name+"="+running[name].Round(time.Millisecond).String())
+	}
+	b.Logf("slowest: %s", strings.Join(slowest, " "))
 	b.ReportMetric(lat[n/2].Seconds(), "s-p50")
 	b.ReportMetric(lat[n*99/100].Seconds(), "s-p99")
 	b.Logf("%d pods on one node (image present, one created every %v): create → Running p50 %s, p99 %s, max %s; agent RSS %s",
