@@ -23,7 +23,28 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServerCommand(), newAgentCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newImageCommand(), newVersionCommand(), newDPCommand())
 	addClientCommands(root)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// fail on an unknown subcommand, as kubectl does (`error: unknown command
+// "x" for "weir dp"`, exit 1), instead of cobra's help with exit 0; with
+// no argument it prints its help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if c == c.Root() || !c.HasSubCommands() || c.Run != nil || c.RunE != nil {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
 }
 
 func newVersionCommand() *cobra.Command {
