@@ -68,7 +68,10 @@ type Config struct {
 	Uplink string
 	// XDP is the eBPF data plane's XDP mode on the uplink: off, native or
 	// generic.
-	XDP             ebpf.XDPMode
+	XDP ebpf.XDPMode
+	// MapSizes and MaglevSize size the eBPF maps (zero: the defaults).
+	MapSizes        ebpf.MapSizes
+	MaglevSize      int
 	IPTablesBackend iptables.Backend
 	Version         string
 	Logger          *slog.Logger
@@ -101,7 +104,7 @@ func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 			return nil, err
 		}
 		return ebpf.Open(context.Background(), ebpf.Config{Node: cfg.NodeName, CgroupPath: cg, Logger: cfg.Logger,
-			LoopbackNodePorts: true, Uplink: uplink, XDP: cfg.XDP})
+			LoopbackNodePorts: true, Uplink: uplink, XDP: cfg.XDP, Sizes: cfg.MapSizes, MaglevSize: cfg.MaglevSize})
 	default:
 		return nil, fmt.Errorf("--dataplane %q: want ebpf or iptables", cfg.Dataplane)
 	}

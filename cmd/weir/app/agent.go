@@ -14,6 +14,9 @@ import (
 	"weir.dev/weir/nodeagent/images"
 )
 
+// maxBPFMapSize bounds the --bpf-map-* flags (16 Mi entries).
+const maxBPFMapSize = 1 << 24
+
 func newAgentCommand() *cobra.Command {
 	var (
 		cfg               agent.Config
@@ -43,6 +46,16 @@ func newAgentCommand() *cobra.Command {
 				if cfg.NodeIP, err = netip.ParseAddr(nodeIP); err != nil {
 					return fmt.Errorf("--node-ip: %w", err)
 				}
+			}
+			for name, v := range map[string]int{"bpf-map-frontends": cfg.MapSizes.Frontends, "bpf-map-services": cfg.MapSizes.Services,
+				"bpf-map-slots": cfg.MapSizes.Slots, "bpf-map-revnat": cfg.MapSizes.RevNAT, "bpf-map-affinity": cfg.MapSizes.Affinity,
+				"bpf-map-conntrack": cfg.MapSizes.Conntrack} {
+				if v < 1 || v > maxBPFMapSize {
+					return fmt.Errorf("--%s %d: want 1..%d entries", name, v, maxBPFMapSize)
+				}
+			}
+			if err := ebpf.CheckMaglevSize(cfg.MaglevSize); err != nil {
+				return fmt.Errorf("--maglev-table-size: %w", err)
 			}
 			for i, h := range cfg.InsecureRegistries {
 				if err := images.CheckRegistryHost(h); err != nil {
@@ -86,6 +99,14 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.Dataplane, "dataplane", "ebpf", "service data plane: ebpf or iptables")
 	f.StringVar(&cfg.Uplink, "uplink", "", "interface external traffic arrives on, for the ebpf data plane's TC/XDP programs (default: the one holding --node-ip)")
 	f.StringVar(&xdp, "xdp", "off", "XDP NodePort fast path on the uplink (ebpf): native, generic, or off (TC handles NodePort)")
+	d := ebpf.DefaultMapSizes
+	f.IntVar(&cfg.MapSizes.Frontends, "bpf-map-frontends", d.Frontends, "eBPF frontends map capacity (ClusterIP, external, LB and node IP × port entries)")
+	f.IntVar(&cfg.MapSizes.Services, "bpf-map-services", d.Services, "eBPF service-ports map capacity")
+	f.IntVar(&cfg.MapSizes.Slots, "bpf-map-slots", d.Slots, "eBPF backend-slots map capacity (usable backends over all service ports, with room to swap the largest)")
+	f.IntVar(&cfg.MapSizes.RevNAT, "bpf-map-revnat", d.RevNAT, "eBPF reverse-NAT map capacity (recently translated sockets, LRU)")
+	f.IntVar(&cfg.MapSizes.Affinity, "bpf-map-affinity", d.Affinity, "eBPF ClientIP-affinity map capacity (LRU)")
+	f.IntVar(&cfg.MapSizes.Conntrack, "bpf-map-conntrack", d.Conntrack, "eBPF uplink conntrack map capacity (two entries per flow, LRU)")
+	f.IntVar(&cfg.MaglevSize, "maglev-table-size", ebpf.DefaultMaglevSize, "entries in each service port's Maglev table (a prime; more backends than entries do not fit)")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
 	f.StringVar(&cfg.ProxyMetricsAddr, "proxy-metrics-addr", agent.DefaultProxyMetricsAddr, "address serving the service proxy's and data plane's /metrics (empty: none)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -30,3 +30,24 @@ func TestUnknownSubcommand(t *testing.T) {
 		t.Errorf("weir dp = %v, want its help:\n%s", err, out.String())
 	}
 }
+
+// Bad data-plane sizes are refused by the agent command before it joins
+// anything, each naming its flag.
+func TestAgentRefusesBadMapSizes(t *testing.T) {
+	for flag, want := range map[string]string{
+		"--bpf-map-slots=0":            "--bpf-map-slots 0: want 1..16777216 entries",
+		"--bpf-map-conntrack=16777217": "--bpf-map-conntrack 16777217: want 1..16777216 entries",
+		"--maglev-table-size=100":      "--maglev-table-size: datapath/ebpf: maglev size 100: want a prime in 7..1048576",
+	} {
+		root := NewRootCommand()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		// An unreachable server: getting past validation would fail later
+		// with a different error.
+		root.SetArgs([]string{"agent", "--node-name", "x", "--token", "t", "--server", "https://127.0.0.1:1", flag})
+		if err := root.Execute(); err == nil || err.Error() != want {
+			t.Errorf("weir agent %s = %v, want %s", flag, err, want)
+		}
+	}
+}
