@@ -2,7 +2,8 @@
 /*
  * Per-packet service NAT on the node's uplink (tcx ingress and egress) for
  * traffic no socket hook saw: external clients to NodePort, externalIP and
- * load-balancer frontends, and the replies of their flows. Non-service
+ * load-balancer frontends, packets from outside routed to a ClusterIP via
+ * this node, and the replies of their flows. Non-service
  * traffic goes on untouched to the next program (TCX_NEXT).
  */
 #include "lib/common.h"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The NodePort / load-balancer fast path at XDP on the node's uplink.
+ * The NodePort / load-balancer (and ClusterIP from outside) fast path at
+ * XDP on the node's uplink.
  * It shares the decision (and conntrack) with the TC programs and takes
  * only what it can finish itself: a local backend is DNATed and passed to
  * the stack; a remote backend is NATed and sent back out with XDP_TX when

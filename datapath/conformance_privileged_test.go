@@ -301,6 +301,25 @@ func answers(t *testing.T, s dpclient.Spec, n int) map[string]int {
 	return seen
 }
 
+// clusterIPService is a ClusterIP-only service (no nodePort) on vip:80.
+func clusterIPService(proto corev1.Protocol, backends ...datapath.Backend) datapath.Service {
+	s := service(proto)
+	s.Type = corev1.ServiceTypeClusterIP
+	s.Ports[0].NodePort = 0
+	s.Ports[0].Backends = backends
+	return s
+}
+
+// routeServicesViaNode gives the external client a route to the service
+// CIDR through the node, as a router in front of the cluster may have.
+func routeServicesViaNode(t *testing.T, tp *topo) {
+	netns.Exec(t, tp.ext, "ip", "route", "replace", "10.96.0.0/12", "via", nodeIP)
+}
+
+// The node's address on its pods' bridge: the source a local backend
+// sees from kube-proxy's masquerade.
+const nodePodNetIP = "10.244.1.1"
+
 const (
 	caseNodePortCluster = "NodePort from an external client to a local backend, policy Cluster"
 	caseNodePortRemote  = "NodePort from an external client to a backend on another node is masqueraded"
@@ -380,6 +399,59 @@ var cases = []dpCase{
 		r := dpclient.Once(t, from(tp, "external", "tcp", nodeIP+":30080"))
 		if r.Err != "" || !strings.Contains(r.Answer, extIP+":") {
 			t.Fatalf("NodePort Local: answer %q err %q, want the client address %s seen", r.Answer, r.Err, extIP)
+		}
+	}},
+	{"ClusterIP from the external-client namespace, routed via the node, to a local backend", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
+		// Which client address a local backend sees is left open: the
+		// iptables baseline masquerades sources outside the cluster CIDR
+		// (kube-proxy's --cluster-cidr) to the node's bridge address; the
+		// eBPF uplink keeps the client, as for a NodePort (bpf/lib/
+		// nodeport.h says why). Either is one of those two, and the
+		// reply comes from the ClusterIP (the connected client drops any
+		// other source), over TCP and UDP.
+		routeServicesViaNode(t, tp)
+		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+			apply(t, dp, state(clusterIPService(proto, backend(b1IP, true), backend(b2IP, true))))
+			s := from(tp, "external", strings.ToLower(string(proto)), vip+":80")
+			for range 10 {
+				r := dpclient.Once(t, s)
+				f := strings.Fields(r.Answer)
+				if r.Err != "" || len(f) != 2 || (f[0] != "b1" && f[0] != "b2") {
+					t.Fatalf("%s to the ClusterIP from outside: answer %q err %q, want b1 or b2", proto, r.Answer, r.Err)
+				}
+				if !strings.HasPrefix(f[1], extIP+":") && !strings.HasPrefix(f[1], nodePodNetIP+":") {
+					t.Fatalf("%s: the backend saw %s, want the client %s or the node %s", proto, f[1], extIP, nodePodNetIP)
+				}
+			}
+		}
+	}},
+	{"ClusterIP from the external-client namespace, routed via the node, to a backend on another node is masqueraded", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
+		routeServicesViaNode(t, tp)
+		r1 := datapath.Backend{Addr: netip.MustParseAddr(r1IP), Port: 8080, NodeName: "node2", Ready: true, Serving: true}
+		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+			apply(t, dp, state(clusterIPService(proto, r1)))
+			for range 5 {
+				r := dpclient.Once(t, from(tp, "external", strings.ToLower(string(proto)), vip+":80"))
+				if r.Err != "" || !strings.HasPrefix(r.Answer, "r1 "+nodeIP+":") {
+					t.Fatalf("%s to the ClusterIP from outside: answer %q err %q, want r1 seeing the node address %s", proto, r.Answer, r.Err, nodeIP)
+				}
+			}
+		}
+	}},
+	{"ClusterIP without endpoints refuses a client routed via the node at once", func(t *testing.T, tp *topo, dp datapath.Dataplane) {
+		routeServicesViaNode(t, tp)
+		// Untranslated, the node routes the ClusterIP back out where it
+		// came from and would first send the client an ICMP redirect,
+		// which shares the per-peer ICMP rate limit with the REJECT's
+		// port unreachable and suppresses it.
+		netns.Exec(t, tp.node, "sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.up0.send_redirects=0")
+		for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+			apply(t, dp, state(clusterIPService(proto)))
+			start := time.Now()
+			r := dpclient.Once(t, from(tp, "external", strings.ToLower(string(proto)), vip+":80"))
+			if !r.Refused() || time.Since(start) > time.Second {
+				t.Fatalf("%s: got %q (errno %d) after %s, want connection refused at once", proto, r.Err, r.Errno, time.Since(start))
+			}
 		}
 	}},
 	{"sessionAffinity ClientIP sticks to one backend", func(t *testing.T, tp *topo, dp datapath.Dataplane) {

@@ -5,8 +5,11 @@
  * outside to a NodePort, externalIP or load-balancer IP frontend gets a
  * backend (ClientIP affinity, else Maglev), a conntrack entry for each
  * direction, and SNAT to the node when the backend lives behind the uplink
- * (another node; externalTrafficPolicy Cluster). A local backend sees the
- * client address. The caller rewrites the packet as the verdict says.
+ * (another node; externalTrafficPolicy Cluster). A packet from outside to
+ * a ClusterIP (a router or host that routes the service CIDR via this
+ * node) is translated the same way, its backend chosen among the socket
+ * LB's slots (see np_pick_slot). A local backend sees the client address.
+ * The caller rewrites the packet as the verdict says.
  * Needs bpf_fib_lookup (4.18) and, for TC, bpf_redirect_neigh (5.10).
  */
 #ifndef WEIR_NODEPORT_H
@@ -110,6 +113,78 @@ static __always_inline bool np_pick(const struct ct4_key *t, __u32 svc_id,
 	return true;
 }
 
+/*
+ * np_pick_slot chooses a backend for a flow from outside to a ClusterIP:
+ * the one this client used last while its affinity holds, else slot
+ * flow_hash % count of the socket LB's current set. That set is the one
+ * pods get (internalTrafficPolicy applies, as in kube-proxy's KUBE-SVC
+ * chain that serves this traffic), and it costs no Maglev table: tables
+ * are per port and their map-in-map updates are slow (Go keeps them to
+ * ports with external frontends), while a ClusterIP routed from outside
+ * is the rare case. Conntrack keeps a flow on its backend; a flow that
+ * lost its entry hashes to the same slot while the set is unchanged.
+ * Unlike Maglev the choice is not the same on every node, as with
+ * kube-proxy's random choice. Two passes, as in the socket LB, cover a
+ * service entry replaced and its old slots trimmed between the reads.
+ * Affinity entries share np_affinity with the Maglev path; idx is the
+ * slot here, and an entry is reused only when that slot of the current
+ * set still holds its backend, so a client using both frontends of one
+ * port at worst loses its stickiness, never gets a stale backend.
+ */
+static __always_inline bool np_pick_slot(const struct ct4_key *t, __u32 svc_id,
+					 struct lb4_mgl_entry *out)
+{
+	struct np_affinity_key ak = {.client = t->saddr, .svc_id = svc_id};
+	const struct lb4_backend *be = NULL;
+	struct lb4_slot_key sk = {.svc_id = svc_id};
+	struct np_affinity_entry *a;
+	const struct lb4_svc *sp;
+	bool affinity = false;
+	__u64 now = 0;
+	__u16 slot = 0;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		sp = bpf_map_lookup_elem(&lb4_services, &svc_id);
+		if (!sp || sp->count == 0)
+			return false;
+		sk.gen = sp->gen;
+		affinity = sp->flags & SVC_F_AFFINITY;
+		if (affinity) {
+			now = bpf_ktime_get_ns();
+			a = bpf_map_lookup_elem(&np_affinity, &ak);
+			if (a && now - a->last_used <= (__u64)sp->affinity_timeout * 1000000000ULL &&
+			    a->idx < sp->count) {
+				sk.slot = a->idx;
+				be = bpf_map_lookup_elem(&lb4_slots, &sk);
+				if (be && be->addr == a->addr && be->port == a->port) {
+					a->last_used = now;
+					out->addr = be->addr;
+					out->port = be->port;
+					return true;
+				}
+			}
+		}
+		slot = flow_hash(t) % sp->count;
+		sk.slot = slot;
+		be = bpf_map_lookup_elem(&lb4_slots, &sk);
+		if (be)
+			break;
+	}
+	if (!be)
+		return false;
+	out->addr = be->addr;
+	out->port = be->port;
+	if (affinity) {
+		struct np_affinity_entry av = {
+			.last_used = now, .addr = be->addr, .port = be->port, .idx = slot};
+
+		if (bpf_map_update_elem(&np_affinity, &ak, &av, BPF_ANY))
+			count_reason(WEIR_REASON_AFFINITY_UPDATE);
+	}
+	return true;
+}
+
 /* np_new_flow translates the first packet of a flow to a service frontend. */
 static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 *p,
 						   struct np_result *r)
@@ -120,22 +195,35 @@ static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 
 	struct lb4_mgl_entry be;
 	struct ct4_entry rev = {};
 	struct ct4_key rk;
-	bool remote;
+	bool remote, external, picked;
 
 	fe = bpf_map_lookup_elem(&lb4_frontends, &fk);
-	if (!fe || !(fe->flags & (FE_F_NODEPORT | FE_F_EXTERNAL)))
-		return NP_PASS;
+	if (!fe || !(fe->flags & (FE_F_NODEPORT | FE_F_EXTERNAL | FE_F_CLUSTERIP)))
+		return NP_PASS; /* the nodePort wildcard is loopback, never on the wire */
+	/* A port's external frontends use its Maglev table (the set under
+	 * externalTrafficPolicy); its ClusterIP uses the socket LB's set. */
+	external = fe->flags & (FE_F_NODEPORT | FE_F_EXTERNAL);
 	r->svc_id = fe->svc_id;
 	svc = bpf_map_lookup_elem(&lb4_services, &r->svc_id);
 	if (!svc) {
 		r->reason = WEIR_REASON_SVC_MISS;
 		return NP_REJECT;
 	}
-	if (!np_pick(&p->t, r->svc_id, svc, &be)) {
+	if (external)
+		picked = np_pick(&p->t, r->svc_id, svc, &be);
+	else
+		picked = np_pick_slot(&p->t, r->svc_id, &be);
+	if (!picked) {
 		/* As kube-proxy: no endpoint at all is refused; endpoints
-		 * elsewhere under externalTrafficPolicy Local are dropped. */
+		 * elsewhere under externalTrafficPolicy Local are dropped. A
+		 * ClusterIP refuses whenever its set is empty, as the socket
+		 * LB does for pods. */
 		if (svc->count == 0) {
 			r->reason = WEIR_REASON_NO_BACKEND;
+			return NP_REJECT;
+		}
+		if (!external) {
+			r->reason = WEIR_REASON_SLOT_MISS;
 			return NP_REJECT;
 		}
 		r->reason = WEIR_REASON_NO_LOCAL_BACKEND;
@@ -150,7 +238,17 @@ static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 
 	r->nat.flags = 0;
 	r->nat.created = bpf_ktime_get_ns();
 
-	/* Where does the backend live? Behind the uplink means another node. */
+	/*
+	 * Where does the backend live? Behind the uplink means another node:
+	 * SNAT to the node, or its reply would go straight to the client.
+	 * A local backend keeps the client address, for a ClusterIP from
+	 * outside too, where kube-proxy masquerades sources outside the
+	 * cluster CIDR: its mark is set before it knows whether the endpoint
+	 * is local. Here it is known, and a local backend's reply must come
+	 * back through this node (its gateway) and out the uplink, whose
+	 * egress restores the frontend; masquerading it would instead need a
+	 * program on the pods' side to catch replies to the node address.
+	 */
 	if (np_route(ctx, p, r, be.addr) == NP_NAT_FWD)
 		remote = r->fib.ifindex == uplink_ifindex;
 	else if (r->fib_rc == BPF_FIB_LKUP_RET_NOT_FWDED) {

@@ -31,7 +31,8 @@ type Config struct {
 	// Uplink is the node's interface to the outside network, in the
 	// network namespace that calls Open (the one holding the node IP).
 	// When set, TC programs on it (and XDP, see XDP) translate traffic
-	// from outside to NodePort, externalIP and load-balancer frontends.
+	// from outside to NodePort, externalIP and load-balancer frontends,
+	// and to ClusterIPs routed to the node from outside.
 	// Empty: only the socket LB, and any uplink programs pinned by an
 	// earlier run are detached.
 	Uplink string

@@ -12,18 +12,26 @@
 //
 // The uplink path (Config.Uplink; bpf/tc_nodeport.c, bpf/xdp_nodeport.c)
 // serves what no socket hook sees: packets from outside the node to a
-// NodePort, externalIP or load-balancer IP frontend. tcx ingress on the
-// uplink looks the flow up in conntrack; a new flow gets a backend from
-// ClientIP affinity or the service port's Maglev table (computed in Go
-// from the backend set alone, so every node picks the same backend for a
-// flow), an entry per direction, and DNAT. A backend behind the uplink
+// NodePort, externalIP or load-balancer IP frontend, and packets from
+// outside routed to a ClusterIP via the node (a router or host with a
+// route to the service CIDR; kube-proxy serves them from PREROUTING).
+// tcx ingress on the uplink looks the flow up in conntrack; a new flow to
+// an external frontend gets a backend from ClientIP affinity or the
+// service port's Maglev table (computed in Go from the backend set alone,
+// so every node picks the same backend for a flow), a new flow to a
+// ClusterIP one from ClientIP affinity or slot flow-hash % count of the
+// socket LB's set (the one pods get, under internalTrafficPolicy; no
+// table, see below), then an entry per direction, and DNAT. Traffic of
+// the node's own processes and pods never reaches the uplink's ingress:
+// the socket LB has translated it already. A backend behind the uplink
 // (another node; externalTrafficPolicy Cluster) is also SNATed to the
 // uplink's address on a port from 61000-65535 and sent out with
 // bpf_redirect / bpf_redirect_neigh after a FIB lookup, and its replies
 // are translated back in BPF too (the stack would drop them as martians).
 // A local backend keeps the client address (with either policy, as Cilium
-// does; kube-proxy masquerades under Cluster); its replies get their
-// source restored on the uplink's egress. No backend at all: ICMP port
+// does; kube-proxy masquerades under Cluster, and for a ClusterIP masquerades
+// sources outside the cluster CIDR); its replies get their source restored
+// on the uplink's egress. No backend at all: ICMP port
 // unreachable (the client's connect or send fails at once); backends only
 // elsewhere under externalTrafficPolicy Local: dropped, as kube-proxy
 // does. XDP (Config.XDP native or generic; off by default) runs the same
@@ -57,9 +65,15 @@
 //	np_backend_stats LRU_PERCPU_HASH backend                     -> {flows, packets}
 //
 // Maglev tables exist only for service ports with an external frontend
-// and a usable backend, so ClusterIP-only ports cost nothing; a new table
-// is filled in a fresh inner map and swapped in with one update of
-// lb4_maglev. Uplink links are pinned under links/ as tc_ingress,
+// and a usable backend, so ClusterIP-only ports cost nothing, though the
+// uplink serves their ClusterIP from the slots: an update of lb4_maglev
+// (a map of maps) waits for an RCU grace period, about 12 ms per table on
+// Linux 6.18, so a table per port would turn a full Apply of 10,000
+// ClusterIP services × 3 endpoints from 0.2 s into 2 minutes (measured),
+// and hold 8 KiB each. The price is that a ClusterIP flow from outside is
+// not placed alike on every node (conntrack keeps it where it started, as
+// kube-proxy's does). A new table is filled in a fresh inner map and
+// swapped in with one update of lb4_maglev. Uplink links are pinned under links/ as tc_ingress,
 // tc_egress and xdp_native or xdp_generic. ReadConntrack reads ct4_flows.
 //
 // A backend set is replaced make-before-break (see planSlots): new slots

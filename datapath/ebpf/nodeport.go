@@ -387,7 +387,12 @@ func (np *nodePort) close() error {
 // frontend (a nodePort, an externalIP or a load-balancer IP), keyed like
 // desiredPorts, the backends external clients may reach: usable ones
 // under the port's externalTrafficPolicy, deduplicated and sorted.
-// ClusterIP-only ports are absent, so they cost no table.
+// ClusterIP-only ports are absent, so they cost no table: packets from
+// outside to a ClusterIP choose among the socket LB's slots instead
+// (np_pick_slot in bpf/lib/nodeport.h). A table per port would make a
+// full Apply of 10,000 ClusterIP services take minutes instead of a
+// fraction of a second, every lb4_maglev update waiting for an RCU grace
+// period (about 12 ms each here), and hold 8 KiB per port.
 func externalPorts(st *datapath.State) map[frontend][]backend {
 	out := map[frontend][]backend{}
 	for i := range st.Services {
@@ -515,7 +520,8 @@ type UplinkCounters struct {
 	// Uplink is the interface; XDP the XDP mode (off, native, generic).
 	Uplink string
 	XDP    XDPMode
-	// Services has one row per service port with external frontends.
+	// Services has one row per service port with external frontends,
+	// and one per ClusterIP-only port that packets from outside reached.
 	Services []UplinkServiceCounters
 	// Backends has one row per backend that received external flows.
 	Backends []UplinkBackendCounters
@@ -543,9 +549,6 @@ func (np *nodePort) counters(lb *lbSync) (UplinkCounters, error) {
 		for _, flags := range p.Frontends {
 			external = external || flags&(feNodePort|feExternal) != 0
 		}
-		if !external {
-			continue
-		}
 		var per []tcnpNpSvcCounters
 		if err := np.tc.NpSvcStats.Lookup(p.ID, &per); err != nil {
 			return c, fmt.Errorf("read %s: %w", tcnpMapNpSvcStats, err)
@@ -558,7 +561,11 @@ func (np *nodePort) counters(lb *lbSync) (UplinkCounters, error) {
 			row.Refused += v.Refused
 			row.Dropped += v.Dropped
 		}
-		c.Services = append(c.Services, row)
+		// Every ClusterIP can be reached from outside, but few are:
+		// a ClusterIP-only port gets a row once the uplink saw it.
+		if external || row.Packets+row.Refused+row.Dropped != 0 {
+			c.Services = append(c.Services, row)
+		}
 	}
 	slices.SortFunc(c.Services, func(a, b UplinkServiceCounters) int { return strings.Compare(a.Name, b.Name) })
 	var k tcnpNpBackendKey

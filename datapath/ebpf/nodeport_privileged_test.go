@@ -748,3 +748,176 @@ func BenchmarkUplinkPassThrough(b *testing.B) {
 		})
 	}
 }
+
+// clusterIPState is a ClusterIP-only service (TCP and UDP port 80, no
+// nodePort, no external IP) with backends.
+func clusterIPState(mod func(*datapath.Service), backends ...datapath.Backend) *datapath.State {
+	return npState(func(s *datapath.Service) {
+		s.Type = corev1.ServiceTypeClusterIP
+		s.LoadBalancerIPs = nil
+		for i := range s.Ports {
+			s.Ports[i].NodePort = 0
+		}
+		if mod != nil {
+			mod(s)
+		}
+	}, backends...)
+}
+
+// TestTCClusterIPFromOutside: a packet routed to a ClusterIP via the node
+// (a router with a route to the service CIDR) is translated like a
+// NodePort one: DNAT to a local backend, which sees the client, DNAT and
+// SNAT to a remote one, the replies translated back; no backend is
+// refused with an ICMP error from the ClusterIP. The port has no Maglev
+// table.
+func TestTCClusterIPFromOutside(t *testing.T) {
+	f := newNPFixture(t)
+	f.apply(clusterIPState(nil, npBackend(npLocal1, "node")))
+	if len(f.np.tables) != 0 {
+		t.Fatalf("Maglev tables %v for a ClusterIP-only service, want none", f.np.tables)
+	}
+	for i, proto := range []string{"tcp", "udp"} {
+		cport := uint16(51000 + i)
+		ret, s := f.ingress(t, fromClient(proto, npVIP, cport, 80))
+		if ret != tcOK || s.src != npClient || s.sport != cport || s.dst != npLocal1 || s.dport != 8080 {
+			t.Fatalf("%s local: verdict %d, %s:%d -> %s:%d, want TC_ACT_OK %s:%d -> %s:8080", proto, ret, s.src, s.sport, s.dst, s.dport, npClient, cport, npLocal1)
+		}
+		reply := flow{proto: proto, src: npLocal1, dst: npClient, sport: 8080, dport: cport, srcMAC: upMAC, dstMAC: clientMAC, payload: "world"}
+		ret, out := f.run(t, f.tc.WeirTcEgress, reply.bytes(t))
+		if r := decode(t, out); ret != tcOK || r.src != npVIP || r.sport != 80 || r.dst != npClient || r.dport != cport {
+			t.Fatalf("%s local reply: verdict %d, %s:%d -> %s:%d, want %s:80 -> %s:%d", proto, ret, r.src, r.sport, r.dst, r.dport, npVIP, npClient, cport)
+		}
+	}
+
+	f.apply(clusterIPState(nil, npBackend(npRemote, "node2")))
+	for i, proto := range []string{"tcp", "udp"} {
+		cport := uint16(51100 + i)
+		ret, s := f.ingress(t, fromClient(proto, npVIP, cport, 80))
+		if ret != tcRedirect || s.src != npNode || s.sport < natPortLow || s.dst != npRemote || s.dport != 8080 || !bytes.Equal(s.dstMAC, node2MAC) || s.ttl != 63 {
+			t.Fatalf("%s remote: verdict %d, %s:%d -> %s:%d (mac %s, ttl %d), want TC_ACT_REDIRECT %s:[nat] -> %s:8080 via %s, ttl 63",
+				proto, ret, s.src, s.sport, s.dst, s.dport, s.dstMAC, s.ttl, npNode, npRemote, node2MAC)
+		}
+		reply := flow{proto: proto, src: npRemote, dst: npNode, sport: 8080, dport: s.sport, srcMAC: node2MAC, dstMAC: upMAC, payload: "world"}
+		ret, r := f.ingress(t, reply)
+		if ret != tcRedirect || r.src != npVIP || r.sport != 80 || r.dst != npClient || r.dport != cport || !bytes.Equal(r.dstMAC, clientMAC) {
+			t.Fatalf("%s remote reply: verdict %d, %s:%d -> %s:%d, want TC_ACT_REDIRECT %s:80 -> %s:%d", proto, ret, r.src, r.sport, r.dst, r.dport, npVIP, npClient, cport)
+		}
+	}
+
+	f.apply(clusterIPState(nil))
+	before := f.reason(socklbWeirReasonWEIR_REASON_NO_BACKEND)
+	for i, proto := range []string{"tcp", "udp"} {
+		in := fromClient(proto, npVIP, uint16(51200+i), 80)
+		pkt := in.bytes(t)
+		ret, s := f.ingress(t, in)
+		if ret != tcRedirect || s.icmpType != 3 || s.icmpCd != 3 || s.src != npVIP || s.dst != npClient || !bytes.Equal(s.quoted, pkt[14:14+28]) {
+			t.Fatalf("%s no backend: verdict %d, ICMP %d/%d %s -> %s, want port unreachable %s -> %s quoting the packet", proto, ret, s.icmpType, s.icmpCd, s.src, s.dst, npVIP, npClient)
+		}
+	}
+	if n := f.reason(socklbWeirReasonWEIR_REASON_NO_BACKEND) - before; n != 2 {
+		t.Fatalf("no_backend counted %d, want 2", n)
+	}
+	// The counters show the ClusterIP-only ports once the uplink saw them.
+	c, err := f.np.counters(f.lb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Services) != 2 || c.Services[0].Frontend != npVIP+":80/tcp" || c.Services[0].Flows != 2 || c.Services[0].Refused != 1 {
+		t.Fatalf("service counters %+v, want tcp and udp rows with 2 flows and 1 refusal each", c.Services)
+	}
+	// Another port of the node untouched: not a frontend.
+	if ret, _ := f.ingress(t, fromClient("tcp", npVIP, 51300, 81)); ret != tcxNext {
+		t.Fatalf("ClusterIP, port without a service: verdict %#x, want TCX_NEXT", ret)
+	}
+}
+
+// TestTCClusterIPFromOutsideChoice: flows from outside to a ClusterIP
+// spread over its backends, hash to the same one again when conntrack
+// lost them, keep theirs when the set changes, honour ClientIP affinity,
+// and use the ClusterIP's set (internal policy) even when the port's
+// NodePort is limited to local backends by externalTrafficPolicy Local.
+func TestTCClusterIPFromOutsideChoice(t *testing.T) {
+	f := newNPFixture(t)
+	backends := []datapath.Backend{npBackend(npLocal1, "node"), npBackend(npLocal2, "node"), npBackend(npLocal3, "node")}
+	pick := func(dst string, dport uint16) map[uint16]string {
+		t.Helper()
+		got := map[uint16]string{}
+		for port := uint16(52000); port < 52060; port++ {
+			ret, s := f.ingress(t, fromClient("tcp", dst, port, dport))
+			if ret != tcOK && ret != tcRedirect {
+				t.Fatalf("flow from %d: verdict %d", port, ret)
+			}
+			got[port] = s.dst
+		}
+		return got
+	}
+	count := func(m map[uint16]string) map[string]int {
+		c := map[string]int{}
+		for _, b := range m {
+			c[b]++
+		}
+		return c
+	}
+	f.apply(clusterIPState(nil, backends...))
+	first := pick(npVIP, 80)
+	if c := count(first); len(c) != 3 {
+		t.Fatalf("60 flows went to %v, want all three backends", c)
+	}
+	f.flushCT()
+	for port, b := range pick(npVIP, 80) {
+		if first[port] != b {
+			t.Fatalf("flow %d went to %s, then to %s after conntrack was flushed, want the same backend", port, first[port], b)
+		}
+	}
+	// local1 leaves: established flows keep their backend.
+	f.apply(clusterIPState(nil, backends[1], backends[2]))
+	for port, b := range first {
+		est := fromClient("tcp", npVIP, port, 80)
+		est.syn = false
+		if ret, s := f.ingress(t, est); ret != tcOK || s.dst != b {
+			t.Fatalf("established flow %d: verdict %d to %s, want %s (conntrack hit)", port, ret, s.dst, b)
+		}
+	}
+	f.flushCT()
+	if c := count(pick(npVIP, 80)); c[npLocal1] != 0 || len(c) != 2 {
+		t.Fatalf("new flows after %s left went to %v", npLocal1, c)
+	}
+
+	f.flushCT()
+	f.apply(clusterIPState(func(s *datapath.Service) { s.AffinityTimeout = time.Hour }, backends...))
+	if c := count(pick(npVIP, 80)); len(c) != 1 {
+		t.Fatalf("with ClientIP affinity one client's flows went to %v, want one backend", c)
+	}
+
+	// externalTrafficPolicy Local limits the NodePort, not the ClusterIP.
+	f.flushCT()
+	f.apply(npState(func(s *datapath.Service) { s.ExternalTrafficLocal = true }, npBackend(npLocal1, "node"), npBackend(npRemote, "node2")))
+	if c := count(pick(npNode, npNodePrt)); len(c) != 1 || c[npLocal1] != 60 {
+		t.Fatalf("NodePort with policy Local went to %v, want %s only", c, npLocal1)
+	}
+	if c := count(pick(npVIP, 80)); c[npLocal1] == 0 || c[npRemote] == 0 {
+		t.Fatalf("ClusterIP from outside went to %v, want the local and the remote backend", c)
+	}
+}
+
+// TestXDPClusterIPFromOutside: XDP shares the decision, so it finishes a
+// ClusterIP flow from outside as it does a NodePort one.
+func TestXDPClusterIPFromOutside(t *testing.T) {
+	f := newNPFixture(t)
+	f.apply(clusterIPState(nil, npBackend(npLocal1, "node")))
+	ret, out := f.run(t, f.xdp.WeirXdp, fromClient("tcp", npVIP, 53000, 80).bytes(t))
+	if s := decode(t, out); ret != xdpPass || s.src != npClient || s.dst != npLocal1 || s.dport != 8080 {
+		t.Fatalf("local: verdict %d, %s -> %s:%d, want XDP_PASS %s -> %s:8080", ret, s.src, s.dst, s.dport, npClient, npLocal1)
+	}
+	f.apply(clusterIPState(nil, npBackend(npRemote, "node2")))
+	ret, out = f.run(t, f.xdp.WeirXdp, fromClient("udp", npVIP, 53001, 80).bytes(t))
+	s := decode(t, out)
+	if ret != xdpTX || s.src != npNode || s.sport < natPortLow || s.dst != npRemote || !bytes.Equal(s.dstMAC, node2MAC) {
+		t.Fatalf("remote: verdict %d, %s:%d -> %s (mac %s), want XDP_TX %s:[nat] -> %s via %s", ret, s.src, s.sport, s.dst, s.dstMAC, npNode, npRemote, node2MAC)
+	}
+	reply := flow{proto: "udp", src: npRemote, dst: npNode, sport: 8080, dport: s.sport, srcMAC: node2MAC, dstMAC: upMAC, payload: "world"}
+	ret, out = f.run(t, f.xdp.WeirXdp, reply.bytes(t))
+	if r := decode(t, out); ret != xdpTX || r.src != npVIP || r.sport != 80 || r.dst != npClient || r.dport != 53001 {
+		t.Fatalf("remote reply: verdict %d, %s:%d -> %s:%d, want XDP_TX %s:80 -> %s:53001", ret, r.src, r.sport, r.dst, r.dport, npVIP, npClient)
+	}
+}
