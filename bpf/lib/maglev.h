@@ -10,7 +10,8 @@
 #include "common.h"
 #include "nodeport_maps.h"
 
-/* The Maglev table size the inner maps were made with (Go sets it). */
+/* Slots in every Maglev table: lb4_maglev's value holds this many (Go
+ * sets both from Config.MaglevSize). */
 volatile const __u32 maglev_m = MAGLEV_M;
 
 static __always_inline __u64 mix64(__u64 h)
@@ -36,19 +37,38 @@ static __always_inline __u32 flow_hash(const struct ct4_key *t)
 	return (__u32)mix64(a ^ mix64((__u64)t->proto + 0x9e3779b97f4a7c15ULL));
 }
 
-/* maglev_slot returns the backend in slot idx of svc_id's table, if any. */
-static __always_inline const struct lb4_mgl_entry *maglev_slot(__u32 svc_id, __u32 idx)
+/*
+ * maglev_slot copies slot idx of svc_id's table into out; false when the
+ * port has no table or the slot holds no backend. A table is one hash
+ * element, written whole before the kernel links it in, so a lookup finds
+ * the old table or the new one. But the kernel may recycle a replaced
+ * element for the next update (hash elements are reused without waiting
+ * for an RCU grace period), so a reader still holding it could read
+ * another port's table: the slot is read in one load first, the header
+ * after, and a header naming another port means a fresh lookup.
+ */
+static __always_inline bool maglev_slot(__u32 svc_id, __u32 idx, struct lb4_mgl_entry *out)
 {
-	const struct lb4_mgl_entry *be;
-	void *tbl;
+	const struct lb4_mgl_table *tbl;
+	__u64 raw;
+	int try;
 
-	tbl = bpf_map_lookup_elem(&lb4_maglev, &svc_id);
-	if (!tbl)
-		return NULL;
-	be = bpf_map_lookup_elem(tbl, &idx);
-	if (!be || !be->addr)
-		return NULL;
-	return be;
+	/* Bounds idx for the verifier too: maglev_m is a read-only
+	 * constant, and the value holds exactly maglev_m slots. */
+	if (idx >= maglev_m)
+		return false;
+	for (try = 0; try < 2; try++) {
+		tbl = bpf_map_lookup_elem(&lb4_maglev, &svc_id);
+		if (!tbl)
+			return false;
+		raw = *(volatile const __u64 *)&tbl->slots[idx];
+		asm volatile("" ::: "memory");
+		if (*(volatile const __u32 *)&tbl->svc_id != svc_id)
+			continue;
+		__builtin_memcpy(out, &raw, sizeof(*out));
+		return out->addr != 0;
+	}
+	return false;
 }
 
 #endif /* WEIR_MAGLEV_H */

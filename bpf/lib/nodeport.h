@@ -81,7 +81,7 @@ static __always_inline enum np_verdict np_route(void *ctx, const struct pkt4 *p,
 static __always_inline bool np_pick(const struct ct4_key *t, __u32 svc_id,
 				    const struct lb4_svc *svc, struct lb4_mgl_entry *out)
 {
-	const struct lb4_mgl_entry *be;
+	struct lb4_mgl_entry be;
 	struct np_affinity_key ak = {.client = t->saddr, .svc_id = svc_id};
 	struct np_affinity_entry *a;
 	__u32 idx = flow_hash(t) % (maglev_m ? maglev_m : 1);
@@ -91,21 +91,19 @@ static __always_inline bool np_pick(const struct ct4_key *t, __u32 svc_id,
 		now = bpf_ktime_get_ns();
 		a = bpf_map_lookup_elem(&np_affinity, &ak);
 		if (a && now - a->last_used <= (__u64)svc->affinity_timeout * 1000000000ULL) {
-			be = maglev_slot(svc_id, a->idx);
-			if (be && be->addr == a->addr && be->port == a->port) {
+			if (maglev_slot(svc_id, a->idx, &be) && be.addr == a->addr && be.port == a->port) {
 				a->last_used = now;
-				*out = *be;
+				*out = be;
 				return true;
 			}
 		}
 	}
-	be = maglev_slot(svc_id, idx);
-	if (!be)
+	if (!maglev_slot(svc_id, idx, &be))
 		return false;
-	*out = *be;
+	*out = be;
 	if (svc->flags & SVC_F_AFFINITY) {
 		struct np_affinity_entry av = {
-			.last_used = now, .addr = be->addr, .port = be->port, .idx = idx};
+			.last_used = now, .addr = be.addr, .port = be.port, .idx = idx};
 
 		if (bpf_map_update_elem(&np_affinity, &ak, &av, BPF_ANY))
 			count_reason(WEIR_REASON_AFFINITY_UPDATE);

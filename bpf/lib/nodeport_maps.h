@@ -54,15 +54,24 @@ struct ct4_entry {
 	__u64 created; /* bpf_ktime_get_ns */
 };
 
-/* One slot of a service port's Maglev table: a backend. */
+/* One slot of a service port's Maglev table: a backend (addr 0: none).
+ * Eight bytes, aligned to eight, so a slot is read in one load. */
 struct lb4_mgl_entry {
 	__be32 addr;
 	__be16 port;
 	__u16 pad;
+} __attribute__((aligned(8)));
+
+/* A service port's Maglev table, the value of lb4_maglev: a header naming
+ * the port it was written for, then maglev_m slots. The map's value size
+ * is set from Go (8 + 8 * maglev_m), so the slots are not a C array. */
+struct lb4_mgl_table {
+	__u32 svc_id;
+	__u32 pad;
+	struct lb4_mgl_entry slots[0];
 };
 
-/* A complete BTF type for the inner map's value (clang emits a forward
- * declaration for a type only an inner map definition names). */
+/* A complete BTF type for bpf2go (lb4_maglev carries no value type). */
 const struct lb4_mgl_entry *btf_lb4_mgl_entry __attribute__((unused));
 
 /* ClientIP affinity of external clients: client address and service port. */
@@ -110,20 +119,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct4_flows SEC(".maps");
 
-/* Service port id -> its Maglev table, for ports with external frontends;
- * a new table replaces the old one in one update, never edited in place.
- * The inner map: MAGLEV_M backends, indexed by flow hash % M. */
+/* Service port id -> its Maglev table (struct lb4_mgl_table), for ports
+ * with external frontends. A new table replaces the old one whole in one
+ * update: a hash update links a fully written element in place of the
+ * old one and, unlike a map-in-map update, waits for no RCU grace period
+ * (issue #4). Elements are allocated on update (no prealloc): a table is
+ * 8 KiB at the default size, and most service ports have none. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct lb4_mgl_table) + MAGLEV_M * sizeof(struct lb4_mgl_entry));
 	__uint(max_entries, LB4_SERVICES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__type(key, __u32);
-		__type(value, struct lb4_mgl_entry);
-		__uint(max_entries, MAGLEV_M);
-	});
 } lb4_maglev SEC(".maps");
 
 /* {external client address, service port id} -> backend last chosen. */

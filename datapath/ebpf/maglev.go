@@ -12,9 +12,10 @@ import (
 // within one entry of M/n whatever M is; M sets how few flows move when
 // the set changes (the disruption beyond the leaving backend's own share
 // shrinks as M/n grows) and what a table costs: 1021 entries of 8 bytes
-// are 8 KiB per port, so 10,000 NodePort ports cost 80 MiB of kernel
-// memory, while a few dozen backends per port still get M/n ≥ 20. Raise
-// it (4093, 16381) for services with hundreds of backends.
+// are 8 KiB per port (one lb4_maglev value), so 10,000 NodePort ports
+// cost 80 MiB of kernel memory, while a few dozen backends per port
+// still get M/n ≥ 20. Raise it (4093, 16381) for services with hundreds
+// of backends.
 const DefaultMaglevSize = 1021
 
 // maglevTable returns the Maglev lookup table (Eisenbud et al., NSDI
@@ -77,10 +78,16 @@ func sortedOrder(backends []backend) []int {
 	return order
 }
 
+// maxMaglevSize bounds the table size: a table is one hash map value, one
+// kernel allocation of 8 bytes per slot (the kernel refuses values near
+// 4 MiB, and a large contiguous allocation per update may fail on a
+// fragmented node), so 1 MiB at most. 131071 is a prime.
+const maxMaglevSize = 1<<17 - 1
+
 // checkMaglevSize validates a configured table size.
 func checkMaglevSize(m int) error {
-	if m < 7 || m > 1<<20 || !big.NewInt(int64(m)).ProbablyPrime(20) {
-		return fmt.Errorf("datapath/ebpf: maglev size %d: want a prime in 7..%d", m, 1<<20)
+	if m < 7 || m > maxMaglevSize || !big.NewInt(int64(m)).ProbablyPrime(20) {
+		return fmt.Errorf("datapath/ebpf: maglev size %d: want a prime in 7..%d", m, maxMaglevSize)
 	}
 	return nil
 }

@@ -97,12 +97,12 @@ func TestMaglevStability(t *testing.T) {
 }
 
 func TestCheckMaglevSize(t *testing.T) {
-	for _, m := range []int{7, 251, 1021, 4093, 16381, 65537} {
+	for _, m := range []int{7, 251, 1021, 4093, 16381, 65537, maxMaglevSize} {
 		if err := checkMaglevSize(m); err != nil {
 			t.Errorf("%d: %v", m, err)
 		}
 	}
-	for _, m := range []int{0, 1, 5, 1000, 1024, 4096} {
+	for _, m := range []int{0, 1, 5, 1000, 1024, 4096, 262139, 1048573} {
 		if checkMaglevSize(m) == nil {
 			t.Errorf("%d accepted", m)
 		}

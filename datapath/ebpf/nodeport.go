@@ -2,6 +2,7 @@ package ebpf
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -109,9 +110,7 @@ type nodePort struct {
 	tc    *tcnpObjects
 	xdp   *xdpnpObjects
 	links []link.Link
-	// inner is the spec of one Maglev table (an ARRAY of m entries).
-	inner *ebpf.MapSpec
-	m     int
+	m     int // slots per Maglev table
 	// tables are the backend sets whose tables are live, by service
 	// port id; a nil set is a table recovered from pins, not yet known.
 	tables map[uint32][]backend
@@ -143,7 +142,7 @@ func nodePortSpecs(cfg Config, up uplink) (tc, xdp *ebpf.CollectionSpec, err err
 		} {
 			spec.Maps[name].MaxEntries = uint32(size)
 		}
-		spec.Maps[tcnpMapLb4Maglev].InnerMap.MaxEntries = uint32(cfg.MaglevSize)
+		spec.Maps[tcnpMapLb4Maglev].ValueSize = maglevValueSize(cfg.MaglevSize)
 		for name, v := range map[string]any{
 			tcnpVarUplinkIfindex: uint32(up.Index),
 			tcnpVarSnatAddr:      addrBits(up.Addr),
@@ -178,7 +177,10 @@ func openNodePort(cfg Config, pinDir string, sock *socklbObjects) (*nodePort, er
 		}
 		return err
 	}
-	np := &nodePort{up: up, inner: tcSpec.Maps[tcnpMapLb4Maglev].InnerMap, m: cfg.MaglevSize, tables: map[uint32][]backend{}}
+	if err := checkPinnedTables(cfg, pinDir); err != nil {
+		return nil, err
+	}
+	np := &nodePort{up: up, m: cfg.MaglevSize, tables: map[uint32][]backend{}}
 	np.tc = &tcnpObjects{}
 	if err := load(tcSpec, np.tc, sockMaps(sock)); err != nil {
 		return nil, fmt.Errorf("load uplink TC programs: %w", err)
@@ -197,19 +199,17 @@ func openNodePort(cfg Config, pinDir string, sock *socklbObjects) (*nodePort, er
 			return nil, fmt.Errorf("load uplink XDP program: %w", err)
 		}
 	}
+	// Tables pinned by an earlier run stay live until the next Apply
+	// says what they should be.
 	var id uint32
-	var inner ebpf.MapID
-	var sizeErr error
-	it := np.tc.Lb4Maglev.Iterate()
-	for it.Next(&id, &inner) {
-		if len(np.tables) == 0 {
-			sizeErr = checkTableSize(inner, cfg.MaglevSize, pinDir)
+	for key := any(nil); ; key = id {
+		if err := np.tc.Lb4Maglev.NextKey(key, &id); errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		} else if err != nil {
+			np.close()
+			return nil, fmt.Errorf("read %s: %w", tcnpMapLb4Maglev, err)
 		}
 		np.tables[id] = nil
-	}
-	if err := errors.Join(it.Err(), sizeErr); err != nil {
-		np.close()
-		return nil, fmt.Errorf("read %s: %w", tcnpMapLb4Maglev, err)
 	}
 	if err := np.attach(filepath.Join(pinDir, "links")); err != nil {
 		np.close()
@@ -218,16 +218,39 @@ func openNodePort(cfg Config, pinDir string, sock *socklbObjects) (*nodePort, er
 	return np, nil
 }
 
-// checkTableSize fails when a pinned Maglev table was made with another
-// size: the programs would index it with the new one.
-func checkTableSize(id ebpf.MapID, m int, pinDir string) error {
-	inner, err := ebpf.NewMapFromID(id)
-	if err != nil {
-		return fmt.Errorf("open maglev table %d: %w", id, err)
+// maglevValueSize is the size of one lb4_maglev value: struct
+// lb4_mgl_table's header and m slots of 8 bytes.
+func maglevValueSize(m int) uint32 { return uint32(8 + 8*m) }
+
+// checkPinnedTables looks at the lb4_maglev pinned in pinDir, if any,
+// before the programs load against it. One made with another Maglev size
+// is refused: the programs would index it with the new one. One of
+// another shape (the map of maps of earlier builds) has its pin removed,
+// so a new map is made and the next Apply writes every table: the old
+// map lives on only as long as the programs swapped out still use it,
+// and established flows keep their backend from conntrack, not from the
+// table.
+func checkPinnedTables(cfg Config, pinDir string) error {
+	path := filepath.Join(pinDir, tcnpMapLb4Maglev)
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	defer inner.Close()
-	if got := int(inner.MaxEntries()); got != m {
-		return fmt.Errorf("maglev tables pinned in %s have %d entries, configured %d (remove the node's pins to change it): %w", pinDir, got, m, ebpf.ErrMapIncompatible)
+	if err != nil {
+		return fmt.Errorf("open pinned %s: %w", path, err)
+	}
+	defer m.Close()
+	if m.Type() != ebpf.Hash || m.KeySize() != 4 {
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("remove pinned %s of an earlier layout: %w", path, err)
+		}
+		cfg.Logger.Info("maglev tables pinned in an earlier layout replaced; the next apply rewrites them",
+			"node", cfg.Node, "map", path, "type", m.Type().String())
+		return nil
+	}
+	if got, want := m.ValueSize(), maglevValueSize(cfg.MaglevSize); got != want {
+		return fmt.Errorf("maglev tables pinned in %s have %d entries, configured %d (remove the node's pins to change it): %w",
+			pinDir, (int(got)-8)/8, cfg.MaglevSize, ebpf.ErrMapIncompatible)
 	}
 	return nil
 }
@@ -484,33 +507,49 @@ func (np *nodePort) update(ctx context.Context, ext map[frontend][]backend, lb *
 	return errors.Join(errs...)
 }
 
-// putTable writes bs's Maglev table into a new inner map and swaps it in.
+// putTable writes bs's Maglev table as svc id's lb4_maglev value in one
+// update: the kernel links the new element, fully written, in place of
+// the old, and waits for no RCU grace period (a map-of-maps update did,
+// ~12 ms each: issue #4).
 func (np *nodePort) putTable(id uint32, bs []backend) error {
 	if len(bs) >= np.m {
 		return fmt.Errorf("%d backends do not fit a Maglev table of %d (raise the maglev size)", len(bs), np.m)
 	}
 	table := maglevTable(bs, np.m)
-	keys := make([]uint32, np.m)
-	vals := make([]tcnpLb4MglEntry, np.m)
+	val := make([]byte, maglevValueSize(np.m))
+	binary.NativeEndian.PutUint32(val, id)
 	for i, bi := range table {
-		keys[i] = uint32(i)
-		vals[i] = tcnpLb4MglEntry{Addr: addrBits(bs[bi].Addr), Port: htons(bs[bi].Port)}
+		slot := val[8+8*i:]
+		binary.NativeEndian.PutUint32(slot, addrBits(bs[bi].Addr))
+		binary.NativeEndian.PutUint16(slot[4:], htons(bs[bi].Port))
 	}
-	inner, err := ebpf.NewMap(np.inner)
-	if err != nil {
-		return fmt.Errorf("create maglev table: %w", err)
-	}
-	defer inner.Close() // the outer map holds its own reference
-	if _, err := inner.BatchUpdate(keys, vals, nil); err != nil {
-		return fmt.Errorf("fill maglev table: %w", err)
-	}
-	if err := np.tc.Lb4Maglev.Update(id, inner, ebpf.UpdateAny); err != nil {
+	if err := np.tc.Lb4Maglev.Update(id, val, ebpf.UpdateAny); err != nil {
 		if errors.Is(err, unix.E2BIG) {
 			return fmt.Errorf("update %s: %w", tcnpMapLb4Maglev, mapFull(tcnpMapLb4Maglev, int(np.tc.Lb4Maglev.MaxEntries())))
 		}
 		return fmt.Errorf("update %s: %w", tcnpMapLb4Maglev, err)
 	}
 	return nil
+}
+
+// readTable reads svc id's Maglev table back from lb4_maglev: the
+// backend of every slot, the zero backend for an empty one.
+func (np *nodePort) readTable(id uint32) ([]backend, error) {
+	var val []byte
+	if err := np.tc.Lb4Maglev.Lookup(id, &val); err != nil {
+		return nil, fmt.Errorf("read %s[%d]: %w", tcnpMapLb4Maglev, id, err)
+	}
+	if got := binary.NativeEndian.Uint32(val); got != id {
+		return nil, fmt.Errorf("read %s[%d]: table written for service port %d", tcnpMapLb4Maglev, id, got)
+	}
+	out := make([]backend, np.m)
+	for i := range out {
+		slot := val[8+8*i:]
+		if a := binary.NativeEndian.Uint32(slot); a != 0 {
+			out[i] = backend{addrFrom(a), ntohs(binary.NativeEndian.Uint16(slot[4:]))}
+		}
+	}
+	return out, nil
 }
 
 // UplinkCounters are the counters of the per-packet path on the uplink.

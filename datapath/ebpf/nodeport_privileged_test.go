@@ -124,7 +124,7 @@ func newNPFixture(t testing.TB) *npFixture {
 	caps := mapCaps{Frontends: 1024, Services: 1024, Slots: 4096}
 	f.lb = newLBSync(&lbMaps{frontends: f.tc.Lb4Frontends, services: f.tc.Lb4Services, slots: f.tc.Lb4Slots,
 		svcStats: f.tc.Lb4SvcStats, reasons: f.tc.Lb4Reasons, caps: caps, ncpu: ncpu, uplinkStats: f.tc.NpSvcStats}, caps)
-	f.np = &nodePort{up: up, tc: f.tc, inner: tcSpec.Maps[tcnpMapLb4Maglev].InnerMap, m: cfg.MaglevSize, tables: map[uint32][]backend{}}
+	f.np = &nodePort{up: up, tc: f.tc, m: cfg.MaglevSize, tables: map[uint32][]backend{}}
 	return f
 }
 

@@ -37,7 +37,7 @@ func TestAgentRefusesBadMapSizes(t *testing.T) {
 	for flag, want := range map[string]string{
 		"--bpf-map-slots=0":            "--bpf-map-slots 0: want 1..16777216 entries",
 		"--bpf-map-conntrack=16777217": "--bpf-map-conntrack 16777217: want 1..16777216 entries",
-		"--maglev-table-size=100":      "--maglev-table-size: datapath/ebpf: maglev size 100: want a prime in 7..1048576",
+		"--maglev-table-size=100":      "--maglev-table-size: datapath/ebpf: maglev size 100: want a prime in 7..131071",
 	} {
 		root := NewRootCommand()
 		var out bytes.Buffer
