@@ -177,3 +177,19 @@ func TestMaglevOldLayoutPinReplaced(t *testing.T) {
 		checkMaglevTable(t, d, s)
 	}
 }
+
+// TestMaglevMaxSize opens a node with the largest Maglev size accepted:
+// the kernel must take a table of that size as one value.
+func TestMaglevMaxSize(t *testing.T) {
+	cfg, inNS := uplinkNode(t, "mglmax")
+	cfg.MaglevSize = maxMaglevSize
+	d := openIn(t, cfg, inNS)
+	svcs := nodePortServices(2)
+	node := datapath.NodeInfo{Name: "node", IPs: []netip.Addr{netip.MustParseAddr(npNode)}}
+	if err := d.ApplyServices(t.Context(), node, svcs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range svcs {
+		checkMaglevTable(t, d, s)
+	}
+}

@@ -412,10 +412,8 @@ func (np *nodePort) close() error {
 // under the port's externalTrafficPolicy, deduplicated and sorted.
 // ClusterIP-only ports are absent, so they cost no table: packets from
 // outside to a ClusterIP choose among the socket LB's slots instead
-// (np_pick_slot in bpf/lib/nodeport.h). A table per port would make a
-// full Apply of 10,000 ClusterIP services take minutes instead of a
-// fraction of a second, every lb4_maglev update waiting for an RCU grace
-// period (about 12 ms each here), and hold 8 KiB per port.
+// (np_pick_slot in bpf/lib/nodeport.h). A table per port would hold
+// 8 KiB per port and cost a Maglev computation per change.
 func externalPorts(st *datapath.State) map[frontend][]backend {
 	out := map[frontend][]backend{}
 	for i := range st.Services {
@@ -447,8 +445,8 @@ func externalPorts(st *datapath.State) map[frontend][]backend {
 
 // apply brings the Maglev tables in step with the whole of st and the
 // service port ids lb holds: a table per port with external frontends and
-// usable backends, written whole into a new inner map and swapped in with
-// one update of the outer map, so no lookup sees half a table. Tables of
+// usable backends, each written whole as one lb4_maglev value (putTable),
+// so no lookup sees half a table. Tables of
 // ports st no longer has are deleted.
 func (np *nodePort) apply(ctx context.Context, st *datapath.State, lb *lbSync) error {
 	return np.update(ctx, externalPorts(st), lb, nil, true)

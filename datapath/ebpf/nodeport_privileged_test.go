@@ -921,3 +921,40 @@ func TestXDPClusterIPFromOutside(t *testing.T) {
 		t.Fatalf("remote reply: verdict %d, %s:%d -> %s:%d, want XDP_TX %s:80 -> %s:53001", ret, r.src, r.sport, r.dst, r.dport, npVIP, npClient)
 	}
 }
+
+// TestTCMaglevTableOfAnotherPortUnused stands for a table element the
+// kernel recycled while a packet still held it: a table whose header
+// names another service port must not be used: the packet is dropped as
+// a table miss of a port with backends is (the client retransmits), not
+// sent to that port's backends.
+func TestTCMaglevTableOfAnotherPortUnused(t *testing.T) {
+	f := newNPFixture(t)
+	f.apply(npState(nil, npBackend(npLocal1, "node")))
+	p := f.lb.ports[frontend{netip.MustParseAddr(npVIP), 80, 6}]
+	if p == nil {
+		t.Fatal("tcp port not programmed")
+	}
+	val := make([]byte, maglevValueSize(f.np.m))
+	if err := f.tc.Lb4Maglev.Lookup(p.ID, &val); err != nil {
+		t.Fatal(err)
+	}
+	binary.NativeEndian.PutUint32(val, p.ID+1000)
+	if err := f.tc.Lb4Maglev.Update(p.ID, val, ebpf.UpdateExist); err != nil {
+		t.Fatal(err)
+	}
+	before := f.reason(socklbWeirReasonWEIR_REASON_NO_LOCAL_BACKEND)
+	if ret, _ := f.ingress(t, fromClient("tcp", npNode, 43100, npNodePrt)); ret != tcShot {
+		t.Fatalf("verdict %d, want TC_ACT_SHOT: a table written for another port is no table", ret)
+	}
+	if n := f.reason(socklbWeirReasonWEIR_REASON_NO_LOCAL_BACKEND); n != before+1 {
+		t.Fatalf("drop counted %d times, want once", n-before)
+	}
+	// Written back whole for its port, the table serves again.
+	if err := f.np.putTable(p.ID, []backend{{netip.MustParseAddr(npLocal1), 8080}}); err != nil {
+		t.Fatal(err)
+	}
+	ret, s := f.ingress(t, fromClient("tcp", npNode, 43101, npNodePrt))
+	if ret != tcOK || s.dst != npLocal1 {
+		t.Fatalf("verdict %d to %s after the table is rewritten, want TC_ACT_OK to %s", ret, s.dst, npLocal1)
+	}
+}
