@@ -117,9 +117,8 @@ static __always_inline bool np_pick(const struct ct4_key *t, __u32 svc_id,
  * flow_hash % count of the socket LB's current set. That set is the one
  * pods get (internalTrafficPolicy applies, as in kube-proxy's KUBE-SVC
  * chain that serves this traffic), and it costs no Maglev table: tables
- * are per port and their map-in-map updates are slow (Go keeps them to
- * ports with external frontends), while a ClusterIP routed from outside
- * is the rare case. Conntrack keeps a flow on its backend; a flow that
+ * are 8 KiB per port (Go keeps them to ports with external frontends),
+ * while a ClusterIP routed from outside is the rare case. Conntrack keeps a flow on its backend; a flow that
  * lost its entry hashes to the same slot while the set is unchanged.
  * Unlike Maglev the choice is not the same on every node, as with
  * kube-proxy's random choice. Two passes, as in the socket LB, cover a
