@@ -62,7 +62,10 @@ func newTopo(t *testing.T) *topo {
 	x("ip", "link", "add", "ul0", "type", "bridge")
 	x("ip", "addr", "add", extIP+"/24", "dev", "ul0")
 	x("ip", "link", "set", "ul0", "up")
-	x("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	// ICMP errors are what "refused at once" rests on for untranslated
+	// addresses; the kernel's per-peer rate limit (1 s) would turn an
+	// earlier case's errors into this one's one-second retransmit.
+	x("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0")
 	// The outside network answers for no service address (and says so
 	// at once).
 	x("ip", "route", "add", "prohibit", "10.96.0.0/12")
@@ -73,7 +76,7 @@ func newTopo(t *testing.T) *topo {
 		n("ip", "link", "add", "br0", "type", "bridge")
 		n("ip", "addr", "add", nd.podNet, "dev", "br0")
 		n("ip", "link", "set", "br0", "up")
-		n("sysctl", "-qw", "net.ipv4.ip_forward=1")
+		n("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0")
 		n("ip", "link", "add", "up0", "type", "veth", "peer", "name", port, "netns", tp.ext)
 		n("ip", "addr", "add", nd.ip+"/24", "dev", "up0")
 		n("ip", "link", "set", "up0", "up")

@@ -133,7 +133,7 @@ func TestReadinessHTTP(t *testing.T) {
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: "/healthz", Port: intstr.FromString("http"),
 			HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Probe", Value: "yes"}, {Name: "Host", Value: "example.test"}},
-		}}, InitialDelaySeconds: 5, PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 2, FailureThreshold: 3}}
+		}}, InitialDelaySeconds: 5, PeriodSeconds: 10, TimeoutSeconds: 30, SuccessThreshold: 2, FailureThreshold: 3}}
 	pod := testPod("containerd://a", c)
 	if _, known := m.Ready("uid-1", "app"); known {
 		t.Fatal("known before Sync")
