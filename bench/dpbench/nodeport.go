@@ -22,9 +22,12 @@ import (
 )
 
 // The NodePort topology: an external client on an underlay bridge
-// reaches the node's uplink; the backend pod sits on the node's bridge.
+// reaches the node's uplink; one backend pod sits on the node's bridge,
+// another on a second node on the same underlay (only the first node
+// runs the data plane under test):
 //
-//	ext (10.88.0.2, bridge ul0) --- n1|up0 [node 10.88.0.1 | br0 10.244.1.1] --- pod 10.244.1.11
+//	ext (10.88.0.2, bridge ul0) -+- n1|up0 [node 10.88.0.1 | br0 10.244.1.1] --- pod 10.244.1.11
+//	                             +- n2|up0 [node2 10.88.0.3 | br0 10.244.2.1] --- pod 10.244.2.11
 //
 // The client is in no cgroup of the node, so no socket hook sees its
 // connections: every packet takes the node's per-packet path (XDP, TC or
@@ -32,10 +35,10 @@ import (
 const (
 	// Uplink is the node's interface to the underlay, where the data
 	// plane under test attaches its NodePort programs.
-	Uplink   = "up0"
-	NodeIP   = "10.88.0.1"
-	extIP    = "10.88.0.2"
-	podAddr  = "10.244.1.11:8080" // the service's backend
+	Uplink  = "up0"
+	NodeIP  = "10.88.0.1"
+	extIP   = "10.88.0.2"
+	podAddr = "10.244.1.11:8080" // the service's backend
 	// directAddr is the same server on another port for the direct
 	// baseline. The server closes first, so its TIME_WAIT sockets hold
 	// the client's recent ports; the client's TCP timestamps differ per
@@ -43,7 +46,11 @@ const (
 	// NodePort connection on the same four-tuple fails the PAWS check and
 	// waits for a retransmit. Separate ports keep the two paths apart.
 	directAddr = "10.244.1.11:8081"
-	nodePort = 30080
+	nodePort   = 30080
+	// The remote backend, behind nodePort+1.
+	node2IP          = "10.88.0.3"
+	remoteAddr       = "10.244.2.11:8080"
+	remoteDirectAddr = "10.244.2.11:8081"
 )
 
 // NodePortFigure is one data plane's NodePort figures at one service
@@ -51,6 +58,9 @@ const (
 // through the node, no service).
 type NodePortFigure struct {
 	Services int `json:"services"`
+	// Backend is "local" (a pod on the node) or "remote" (a pod on
+	// another node: the node translates the client's address too).
+	Backend string `json:"backend"`
 	// BrNetfilter is net.bridge.bridge-nf-call-iptables read inside the
 	// node's namespace.
 	BrNetfilter string `json:"br_netfilter_call_iptables"`
@@ -64,6 +74,16 @@ type NodePortFigure struct {
 	DirectConns RateFigure `json:"direct_new_connections"`
 	Reqs        RateFigure `json:"kept_connection_requests"`
 	DirectReqs  RateFigure `json:"direct_kept_connection_requests"`
+	// Reasons are the data plane's own counts of refused, dropped or
+	// degraded translations by reason over the run (both paths), from a
+	// data plane that keeps them (ebpf).
+	Reasons map[string]uint64 `json:"reasons,omitempty"`
+}
+
+// ReasonCounter is a data plane that counts what it refused or dropped,
+// by reason.
+type ReasonCounter interface {
+	Reasons() (map[string]uint64, error)
 }
 
 // RateFigure is what a time-bounded run achieved.
@@ -74,7 +94,7 @@ type RateFigure struct {
 	Took      time.Duration `json:"took_ns"`
 }
 
-type npTopo struct{ node, pod, ext string }
+type npTopo struct{ node, pod, ext, node2, pod2 string }
 
 // newNPTopo builds the NodePort topology; native readies it for native
 // XDP on the uplink (MACHINE.md): an XDP_PASS program on the uplink's
@@ -83,17 +103,17 @@ type npTopo struct{ node, pod, ext string }
 func newNPTopo(native bool) (*npTopo, func(), error) {
 	seq++
 	sfx := fmt.Sprintf("%d%d", time.Now().UnixNano()%100000, seq)
-	t := &npTopo{node: "dpnn" + sfx, pod: "dpnp" + sfx, ext: "dpnx" + sfx}
+	t := &npTopo{node: "dpnn" + sfx, pod: "dpnp" + sfx, ext: "dpnx" + sfx, node2: "dpnm" + sfx, pod2: "dpnr" + sfx}
 	var closers []func()
 	cleanup := func() {
 		for _, c := range closers {
 			c()
 		}
-		for _, n := range []string{t.node, t.pod, t.ext} {
+		for _, n := range []string{t.node, t.pod, t.ext, t.node2, t.pod2} {
 			_ = exec.Command("ip", "netns", "del", n).Run()
 		}
 	}
-	for _, n := range []string{t.node, t.pod, t.ext} {
+	for _, n := range []string{t.node, t.pod, t.ext, t.node2, t.pod2} {
 		if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
 			cleanup()
 			return nil, nil, fmt.Errorf("netns add: %v %s", err, out)
@@ -115,18 +135,45 @@ func newNPTopo(native bool) (*npTopo, func(), error) {
 		{t.ext, "ip", "link", "set", "n1", "master", "ul0"},
 		{t.ext, "ip", "link", "set", "n1", "up"},
 		{t.node, "ip", "route", "add", "default", "via", extIP},
-		// The direct baseline: the outside routes pod addresses via the node.
+		{t.node2, "ip", "link", "set", "lo", "up"},
+		{t.node2, "ip", "link", "add", "br0", "type", "bridge"},
+		{t.node2, "ip", "addr", "add", "10.244.2.1/24", "dev", "br0"},
+		{t.node2, "ip", "link", "set", "br0", "up"},
+		{t.node2, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{t.node2, "ip", "link", "add", Uplink, "type", "veth", "peer", "name", "n2", "netns", t.ext},
+		{t.node2, "ip", "addr", "add", node2IP + "/24", "dev", Uplink},
+		{t.node2, "ip", "link", "set", Uplink, "up"},
+		{t.ext, "ip", "link", "set", "n2", "master", "ul0"},
+		{t.ext, "ip", "link", "set", "n2", "up"},
+		{t.node2, "ip", "route", "add", "default", "via", extIP},
+		{t.node, "ip", "route", "add", "10.244.2.0/24", "via", node2IP},
+		{t.node2, "ip", "route", "add", "10.244.1.0/24", "via", NodeIP},
+		// The direct baseline: the outside routes pod addresses via the
+		// node, which forwards the second node's out the way they came
+		// in; no redirect may teach the outside a shorter way.
 		{t.ext, "ip", "route", "add", "10.244.0.0/16", "via", NodeIP},
-		{t.node, "ip", "link", "add", "vbp", "type", "veth", "peer", "name", "eth0", "netns", t.pod},
-		{t.node, "ip", "link", "set", "vbp", "master", "br0"},
-		{t.node, "ip", "link", "set", "vbp", "up"},
-		{t.pod, "ip", "link", "set", "lo", "up"},
-		{t.pod, "ip", "addr", "add", "10.244.1.11/24", "dev", "eth0"},
-		{t.pod, "ip", "link", "set", "eth0", "up"},
-		{t.pod, "ip", "route", "add", "default", "via", "10.244.1.1"},
+		{t.ext, "sysctl", "-qw", "net.ipv4.conf.all.accept_redirects=0"},
+		// The way back goes through the node too: kube-proxy's rules drop
+		// forwarded packets of a flow whose other half the node never saw.
+		{t.node2, "ip", "route", "add", extIP + "/32", "via", NodeIP},
+		{t.node, "sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"},
+		{t.node, "sysctl", "-qw", "net.ipv4.conf." + Uplink + ".send_redirects=0"},
+	}
+	for _, p := range []struct{ node, pod, ip, gw string }{{t.node, t.pod, "10.244.1.11", "10.244.1.1"}, {t.node2, t.pod2, "10.244.2.11", "10.244.2.1"}} {
+		steps = append(steps,
+			[]string{p.node, "ip", "link", "add", "vbp", "type", "veth", "peer", "name", "eth0", "netns", p.pod},
+			[]string{p.node, "ip", "link", "set", "vbp", "master", "br0"},
+			[]string{p.node, "ip", "link", "set", "vbp", "up"},
+			[]string{p.pod, "ip", "link", "set", "lo", "up"},
+			[]string{p.pod, "ip", "addr", "add", p.ip + "/24", "dev", "eth0"},
+			[]string{p.pod, "ip", "link", "set", "eth0", "up"},
+			[]string{p.pod, "ip", "route", "add", "default", "via", p.gw})
 	}
 	if native {
-		steps = append(steps, []string{t.ext, "ethtool", "-K", "ul0", "tx", "off"})
+		// What the node receives from outside: the client's bridge and
+		// the second node's uplink send complete checksums.
+		steps = append(steps, []string{t.ext, "ethtool", "-K", "ul0", "tx", "off"},
+			[]string{t.node2, "ethtool", "-K", Uplink, "tx", "off"})
 	}
 	for _, s := range steps {
 		if err := ip(s[0], s[1:]...); err != nil {
@@ -208,15 +255,20 @@ func serveNP(ns, addr string) (func(), error) {
 }
 
 // nodePortState is synthetic(n) with its last service, the one backed by
-// the pod, made a NodePort service: the other n-1 stay ClusterIP (the
-// nodePort range holds fewer than 10,000 ports), so a linear chain still
-// walks every one of them before KUBE-NODEPORTS.
+// the pod, made a NodePort service, and one more NodePort service
+// (nodePort+1) backed by the pod on the second node. The others stay
+// ClusterIP (the nodePort range holds fewer than 10,000 ports), so a
+// linear chain still walks every one of them before KUBE-NODEPORTS.
 func nodePortState(n int) *datapath.State {
 	st := synthetic(n)
 	st.NodeIPs = []netip.Addr{netip.MustParseAddr(NodeIP)}
 	last := &st.Services[len(st.Services)-1]
 	last.Type = corev1.ServiceTypeNodePort
 	last.Ports[0].NodePort = nodePort
+	ap := netip.MustParseAddrPort(remoteAddr)
+	st.Services = append(st.Services, datapath.Service{Namespace: "bench", Name: "zzz-target-remote", Type: corev1.ServiceTypeNodePort,
+		ClusterIP: netip.MustParseAddr("10.96.200.2"), Ports: []datapath.Port{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, NodePort: nodePort + 1,
+			Backends: []datapath.Backend{{Addr: ap.Addr(), Port: ap.Port(), NodeName: "node2", Ready: true, Serving: true}}}}})
 	return st
 }
 
@@ -340,7 +392,7 @@ func brNetfilter(ns string) string {
 func RunNodePort(d Dataplane, o Options) (*Result, error) {
 	res := &Result{Dataplane: d.Name, Conditions: d.Conditions}
 	for _, n := range o.NodePort {
-		fig, err := nodePortRun(d, o, n)
+		figs, err := nodePortRun(d, o, n)
 		if errors.Is(err, errSkip) {
 			res.Notes = append(res.Notes, fmt.Sprintf("NodePort at %d services: programming > cap (%s), skipped", n, o.Cap))
 			continue
@@ -348,62 +400,86 @@ func RunNodePort(d Dataplane, o Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: NodePort at %d services: %w", d.Name, n, err)
 		}
-		res.NodePort = append(res.NodePort, fig)
+		res.NodePort = append(res.NodePort, figs...)
 	}
 	return res, nil
 }
 
-func nodePortRun(d Dataplane, o Options, n int) (NodePortFigure, error) {
-	fig := NodePortFigure{Services: n}
+func nodePortRun(d Dataplane, o Options, n int) ([]NodePortFigure, error) {
 	t, cleanup, err := newNPTopo(d.NativeXDP)
 	if err != nil {
-		return fig, err
+		return nil, err
 	}
 	defer cleanup()
-	for _, a := range []string{podAddr, directAddr} {
-		stop, err := serveNP(t.pod, a)
+	for _, srv := range []struct{ ns, addr string }{{t.pod, podAddr}, {t.pod, directAddr}, {t.pod2, remoteAddr}, {t.pod2, remoteDirectAddr}} {
+		stop, err := serveNP(srv.ns, srv.addr)
 		if err != nil {
-			return fig, err
+			return nil, err
 		}
 		defer stop()
 	}
-	fig.BrNetfilter = brNetfilter(t.node)
+	brnf := brNetfilter(t.node)
 	dp, err := d.New(t.node)
 	if err != nil {
-		return fig, fmt.Errorf("open: %w", err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	defer dp.Close()
 	_, c, err := applyCapped(dp, nodePortState(n), o.Cap)
 	if err != nil {
-		return fig, fmt.Errorf("program: %w", err)
+		return nil, fmt.Errorf("program: %w", err)
 	}
 	if c {
-		return fig, errSkip
+		return nil, errSkip
 	}
-	np := fmt.Sprintf("%s:%d", NodeIP, nodePort)
-	for _, a := range []string{directAddr, np} {
-		if err := warm(t.ext, a); err != nil {
-			return fig, err
+	var figs []NodePortFigure
+	for _, path := range []struct{ backend, np, direct string }{
+		{"local", fmt.Sprintf("%s:%d", NodeIP, nodePort), directAddr},
+		{"remote", fmt.Sprintf("%s:%d", NodeIP, nodePort+1), remoteDirectAddr},
+	} {
+		fig := NodePortFigure{Services: n, Backend: path.backend, BrNetfilter: brnf}
+		if err := nodePortPath(t.ext, path.np, path.direct, o, &fig); err != nil {
+			return nil, fmt.Errorf("%s backend: %w", path.backend, err)
+		}
+		figs = append(figs, fig)
+	}
+	if rc, ok := dp.(ReasonCounter); ok {
+		reasons, err := rc.Reasons()
+		if err != nil {
+			return nil, fmt.Errorf("read counters: %w", err)
+		}
+		for i := range figs {
+			figs[i].Reasons = reasons
 		}
 	}
-	direct, err := latency(t.ext, "", directAddr, o.Requests)
+	return figs, nil
+}
+
+// nodePortPath measures one NodePort path from the client in ns, and the
+// direct path to the same pod beside it.
+func nodePortPath(ns, np, directAddr string, o Options, fig *NodePortFigure) error {
+	for _, a := range []string{directAddr, np} {
+		if err := warm(ns, a); err != nil {
+			return err
+		}
+	}
+	direct, err := latency(ns, "", directAddr, o.Requests)
 	if err != nil {
-		return fig, fmt.Errorf("direct latency: %w", err)
+		return fmt.Errorf("direct latency: %w", err)
 	}
-	if fig.Latency, err = latency(t.ext, "", np, o.Requests); err != nil {
-		return fig, fmt.Errorf("NodePort latency: %w", err)
+	if fig.Latency, err = latency(ns, "", np, o.Requests); err != nil {
+		return fmt.Errorf("NodePort latency: %w", err)
 	}
-	fig.Latency.Services, fig.Latency.DirectP50, fig.Latency.DirectP99 = n, direct.P50, direct.P99
+	fig.Latency.Services, fig.Latency.DirectP50, fig.Latency.DirectP99 = fig.Services, direct.P50, direct.P99
 	for _, r := range []struct {
 		fig  *RateFigure
 		addr string
 		kept bool
 	}{{&fig.DirectConns, directAddr, false}, {&fig.Conns, np, false}, {&fig.DirectReqs, directAddr, true}, {&fig.Reqs, np, true}} {
-		if *r.fig, err = rate(t.ext, r.addr, o.RateWorkers, o.RateTime, r.kept); err != nil {
-			return fig, fmt.Errorf("rate to %s: %w", r.addr, err)
+		if *r.fig, err = rate(ns, r.addr, o.RateWorkers, o.RateTime, r.kept); err != nil {
+			return fmt.Errorf("rate to %s: %w", r.addr, err)
 		}
 	}
-	return fig, nil
+	return nil
 }
 
 // nodePortMarkdown renders the NodePort section.
@@ -415,18 +491,18 @@ func nodePortMarkdown(b *strings.Builder, rs []*Result, o Options) {
 	if !any {
 		return
 	}
-	fmt.Fprintf(b, "\n## NodePort from an external client to a backend on the node\n\n"+
+	fmt.Fprintf(b, "\n## NodePort from an external client\n\n"+
 		"The client is in a namespace on the node's underlay, in no cgroup of the node (no socket hook sees it): nodeIP:nodePort is translated per packet on the node's uplink. "+
-		"The service is the last of the node's services (the others ClusterIP). Latency: %d sequential connect+request+close. "+
+		"The service is the last of the node's services (the others ClusterIP); its backend is a pod on the node (local) or on a second node on the underlay (remote: the node translates the client's address too and sends the packets back out of the uplink). Latency: %d sequential connect+request+close. "+
 		"Rates: %d concurrent clients for %s, new connections (one request each) and requests on kept connections. "+
-		"\"direct\" is the same client to the pod's address, routed through the node, on the same node state. "+
+		"\"direct\" is the same client to the same pod's address (another port), routed through the node, on the same node state. "+
 		"br_netfilter is bridge-nf-call-iptables inside the node's namespace.\n\n"+
-		"| data plane | conditions | services | br_netfilter | via nodePort p50 / p99 | direct p50 / p99 | ratio p50 | new conns/s via nodePort / direct | kept-conn requests/s via nodePort / direct |\n|---|---|---|---|---|---|---|---|---|\n",
+		"| data plane | conditions | services | backend | br_netfilter | via nodePort p50 / p99 | direct p50 / p99 | ratio p50 | new conns/s via nodePort / direct | kept-conn requests/s via nodePort / direct |\n|---|---|---|---|---|---|---|---|---|---|\n",
 		o.Requests, o.RateWorkers, o.RateTime)
 	for _, r := range rs {
 		for _, f := range r.NodePort {
 			l := f.Latency
-			fmt.Fprintf(b, "| %s | %s | %d | %s | %s / %s | %s / %s | %.2f | %s / %s | %s / %s |\n", r.Dataplane, r.Conditions, f.Services, f.BrNetfilter,
+			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s / %s | %s / %s | %.2f | %s / %s | %s / %s |\n", r.Dataplane, r.Conditions, f.Services, f.Backend, f.BrNetfilter,
 				l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.DirectP50.Round(time.Microsecond), l.DirectP99.Round(time.Microsecond),
 				float64(l.P50)/float64(l.DirectP50), rateStr(f.Conns), rateStr(f.DirectConns), rateStr(f.Reqs), rateStr(f.DirectReqs))
 		}
@@ -443,9 +519,17 @@ func nodePortMarkdown(b *strings.Builder, rs []*Result, o Options) {
 					errs = append(errs, fmt.Sprintf("%s %d", e.what, e.n))
 				}
 			}
+			sort.Strings(errs)
+			if f.Backend == "remote" && len(f.Reasons) > 0 {
+				var rs []string
+				for k, v := range f.Reasons {
+					rs = append(rs, fmt.Sprintf("%s %d", k, v))
+				}
+				sort.Strings(rs)
+				errs = append(errs, "(data plane's counters over both backends' runs: "+strings.Join(rs, ", ")+")")
+			}
 			if len(errs) > 0 {
-				sort.Strings(errs)
-				fmt.Fprintf(b, "\nNote (%s, %d services): failed exchanges: %s\n", r.Dataplane, f.Services, strings.Join(errs, ", "))
+				fmt.Fprintf(b, "\nNote (%s, %d services, %s backend): failed exchanges: %s\n", r.Dataplane, f.Services, f.Backend, strings.Join(errs, ", "))
 			}
 		}
 	}

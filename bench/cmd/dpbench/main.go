@@ -33,6 +33,21 @@ func (r *removing) Close() error {
 	return err
 }
 
+// Reasons reports the eBPF data plane's nonzero counts by reason.
+func (r *removing) Reasons() (map[string]uint64, error) {
+	c, err := r.Counters()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	for k, v := range c.Reasons {
+		if v > 0 {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
 func main() {
 	var (
 		out      string
