@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,11 +41,10 @@ const (
 	extIP   = "10.88.0.2"
 	podAddr = "10.244.1.11:8080" // the service's backend
 	// directAddr is the same server on another port for the direct
-	// baseline. The server closes first, so its TIME_WAIT sockets hold
-	// the client's recent ports; the client's TCP timestamps differ per
-	// destination address, so a direct SYN meeting the TIME_WAIT of a
-	// NodePort connection on the same four-tuple fails the PAWS check and
-	// waits for a retransmit. Separate ports keep the two paths apart.
+	// baseline, so that the two paths never share a four-tuple at the
+	// pod (the client's TCP timestamps differ per destination address,
+	// and a SYN with older timestamps than a socket's on the same tuple
+	// is dropped).
 	directAddr = "10.244.1.11:8081"
 	nodePort   = 30080
 	// The remote backend, behind nodePort+1.
@@ -78,6 +78,11 @@ type NodePortFigure struct {
 	// degraded translations by reason over the run (both paths), from a
 	// data plane that keeps them (ebpf).
 	Reasons map[string]uint64 `json:"reasons,omitempty"`
+	// Conntrack are the node's netfilter conntrack statistics over the
+	// run (both paths) that show lost packets: insert_failed (a NAT or
+	// insert race lost: the packet is dropped), clashres (one resolved),
+	// drop, invalid.
+	Conntrack map[string]uint64 `json:"node_conntrack,omitempty"`
 }
 
 // ReasonCounter is a data plane that counts what it refused or dropped,
@@ -121,6 +126,7 @@ func newNPTopo(native bool) (*npTopo, func(), error) {
 	}
 	steps := [][]string{
 		{t.ext, "ip", "link", "set", "lo", "up"},
+		{t.ext, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1"},
 		{t.ext, "ip", "link", "add", "ul0", "type", "bridge"},
 		{t.ext, "ip", "addr", "add", extIP + "/24", "dev", "ul0"},
 		{t.ext, "ip", "link", "set", "ul0", "up"},
@@ -223,8 +229,12 @@ func xdpPass(ns, ifname string) (func(), error) {
 }
 
 // serveNP answers every line with "ok"; after a line other than "k" it
-// closes, so that a one-request connection is closed by the server and
-// its TIME_WAIT stays there, not on the client's ephemeral ports.
+// waits for the client to close first, as an HTTP client does, so that
+// TIME_WAIT stays with the client (which reuses it, tcp_tw_reuse=1), not
+// with the server: a server's TIME_WAIT meets SYNs of new flows on the
+// same four-tuple (client ports wrap at these rates, NAT picks random
+// ports) and drops some of them (PAWS), which costs a 1 s SYN retransmit
+// and is no figure of the data plane.
 func serveNP(ns, addr string) (func(), error) {
 	var ln net.Listener
 	if err := inNetns(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
@@ -244,7 +254,12 @@ func serveNP(ns, addr string) (func(), error) {
 					if err != nil {
 						return
 					}
-					if _, err := c.Write([]byte("ok\n")); err != nil || line != "k\n" {
+					if _, err := c.Write([]byte("ok\n")); err != nil {
+						return
+					}
+					if line != "k\n" {
+						_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+						_, _ = r.ReadString('\n')
 						return
 					}
 				}
@@ -373,6 +388,32 @@ func rate(ns, addr string, workers int, d time.Duration, kept bool) (RateFigure,
 	return fig, nil
 }
 
+// conntrackStats sums the per-CPU netfilter conntrack statistics of ns
+// that show lost packets or races.
+func conntrackStats(ns string) map[string]uint64 {
+	out := map[string]uint64{}
+	_ = inNetns(ns, func() error {
+		b, err := os.ReadFile("/proc/net/stat/nf_conntrack")
+		if err != nil {
+			return nil
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		head := strings.Fields(lines[0])
+		for _, l := range lines[1:] {
+			for i, f := range strings.Fields(l) {
+				var v uint64
+				if i < len(head) && slices.Contains([]string{"insert_failed", "clashres", "drop", "invalid"}, head[i]) {
+					if _, err := fmt.Sscanf(f, "%x", &v); err == nil {
+						out[head[i]] += v
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return out
+}
+
 // brNetfilter reads bridge-nf-call-iptables inside ns.
 func brNetfilter(ns string) string {
 	v := "absent"
@@ -419,6 +460,7 @@ func nodePortRun(d Dataplane, o Options, n int) ([]NodePortFigure, error) {
 		defer stop()
 	}
 	brnf := brNetfilter(t.node)
+	ct0 := conntrackStats(t.node)
 	dp, err := d.New(t.node)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
@@ -441,6 +483,16 @@ func nodePortRun(d Dataplane, o Options, n int) ([]NodePortFigure, error) {
 			return nil, fmt.Errorf("%s backend: %w", path.backend, err)
 		}
 		figs = append(figs, fig)
+	}
+	ct1 := conntrackStats(t.node)
+	ct := map[string]uint64{}
+	for k, v := range ct1 {
+		if v > ct0[k] {
+			ct[k] = v - ct0[k]
+		}
+	}
+	for i := range figs {
+		figs[i].Conntrack = ct
 	}
 	if rc, ok := dp.(ReasonCounter); ok {
 		reasons, err := rc.Reasons()
@@ -527,6 +579,14 @@ func nodePortMarkdown(b *strings.Builder, rs []*Result, o Options) {
 				}
 				sort.Strings(rs)
 				errs = append(errs, "(data plane's counters over both backends' runs: "+strings.Join(rs, ", ")+")")
+			}
+			if len(errs) > 0 && len(f.Conntrack) > 0 {
+				var cs []string
+				for k, v := range f.Conntrack {
+					cs = append(cs, fmt.Sprintf("%s %d", k, v))
+				}
+				sort.Strings(cs)
+				errs = append(errs, "(node's conntrack over both backends' runs: "+strings.Join(cs, ", ")+")")
 			}
 			if len(errs) > 0 {
 				fmt.Fprintf(b, "\nNote (%s, %d services, %s backend): failed exchanges: %s\n", r.Dataplane, f.Services, f.Backend, strings.Join(errs, ", "))
