@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cebpf "github.com/cilium/ebpf"
@@ -74,6 +75,11 @@ type NodePortFigure struct {
 	DirectConns RateFigure `json:"direct_new_connections"`
 	Reqs        RateFigure `json:"kept_connection_requests"`
 	DirectReqs  RateFigure `json:"direct_kept_connection_requests"`
+	// UDP is 64-byte frames (18-byte UDP payloads) sent for RateTime by
+	// RateWorkers senders, one flow each: PerSecond and Done count what
+	// the backend received, Errors what was sent and not received.
+	UDP       RateFigure `json:"udp_64b_packets"`
+	DirectUDP RateFigure `json:"direct_udp_64b_packets"`
 	// Reasons are the data plane's own counts of refused, dropped or
 	// degraded translations by reason over the run (both paths), from a
 	// data plane that keeps them (ebpf).
@@ -280,10 +286,13 @@ func nodePortState(n int) *datapath.State {
 	last := &st.Services[len(st.Services)-1]
 	last.Type = corev1.ServiceTypeNodePort
 	last.Ports[0].NodePort = nodePort
+	last.Ports = append(last.Ports, datapath.Port{Name: "udp", Protocol: corev1.ProtocolUDP, Port: 80, NodePort: nodePort, Backends: last.Ports[0].Backends})
 	ap := netip.MustParseAddrPort(remoteAddr)
+	bes := []datapath.Backend{{Addr: ap.Addr(), Port: ap.Port(), NodeName: "node2", Ready: true, Serving: true}}
 	st.Services = append(st.Services, datapath.Service{Namespace: "bench", Name: "zzz-target-remote", Type: corev1.ServiceTypeNodePort,
-		ClusterIP: netip.MustParseAddr("10.96.200.2"), Ports: []datapath.Port{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, NodePort: nodePort + 1,
-			Backends: []datapath.Backend{{Addr: ap.Addr(), Port: ap.Port(), NodeName: "node2", Ready: true, Serving: true}}}}})
+		ClusterIP: netip.MustParseAddr("10.96.200.2"), Ports: []datapath.Port{
+			{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, NodePort: nodePort + 1, Backends: bes},
+			{Name: "udp", Protocol: corev1.ProtocolUDP, Port: 80, NodePort: nodePort + 1, Backends: bes}}})
 	return st
 }
 
@@ -414,6 +423,87 @@ func conntrackStats(ns string) map[string]uint64 {
 	return out
 }
 
+// countUDP counts the datagrams that reach addr in ns.
+func countUDP(ns, addr string) (*atomic.Uint64, func(), error) {
+	var pc net.PacketConn
+	if err := inNetns(ns, func() (err error) { pc, err = net.ListenPacket("udp", addr); return err }); err != nil {
+		return nil, nil, err
+	}
+	if uc, ok := pc.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(4 << 20)
+	}
+	n := new(atomic.Uint64)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	}()
+	return n, func() { pc.Close() }, nil
+}
+
+// udpPayload makes 64-byte Ethernet frames (14 + 20 + 8 + 18, and 4
+// bytes of FCS on a wire).
+var udpPayload = make([]byte, 18)
+
+// udpRate sends 64-byte frames to addr from workers senders in ns for
+// d, one flow each, and reports what count, the receiver's counter,
+// saw arrive.
+func udpRate(ns, addr string, count *atomic.Uint64, workers int, d time.Duration) (RateFigure, error) {
+	var (
+		sent atomic.Uint64
+		wg   sync.WaitGroup
+		errc = make(chan error, workers)
+	)
+	before := count.Load()
+	start := time.Now()
+	end := start.Add(d)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- inNetns(ns, func() error {
+				c, err := net.Dial("udp", addr)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				var n uint64
+				for i := 0; ; i++ {
+					// The clock only every 64 sends: it costs more than a send.
+					if i%64 == 0 && !time.Now().Before(end) {
+						break
+					}
+					if _, err := c.Write(udpPayload); err == nil {
+						n++
+					}
+				}
+				sent.Add(n)
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return RateFigure{}, err
+		}
+	}
+	// What is still in flight arrives within moments.
+	time.Sleep(200 * time.Millisecond)
+	got := count.Load() - before
+	fig := RateFigure{Done: int(got), Took: took, PerSecond: float64(got) / took.Seconds()}
+	if s := sent.Load(); s > got {
+		fig.Errors = int(s - got)
+	}
+	return fig, nil
+}
+
 // brNetfilter reads bridge-nf-call-iptables inside ns.
 func brNetfilter(ns string) string {
 	v := "absent"
@@ -452,12 +542,19 @@ func nodePortRun(d Dataplane, o Options, n int) ([]NodePortFigure, error) {
 		return nil, err
 	}
 	defer cleanup()
+	udpCount := map[string]*atomic.Uint64{}
 	for _, srv := range []struct{ ns, addr string }{{t.pod, podAddr}, {t.pod, directAddr}, {t.pod2, remoteAddr}, {t.pod2, remoteDirectAddr}} {
 		stop, err := serveNP(srv.ns, srv.addr)
 		if err != nil {
 			return nil, err
 		}
 		defer stop()
+		n, stop, err := countUDP(srv.ns, srv.addr)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		udpCount[srv.addr] = n
 	}
 	brnf := brNetfilter(t.node)
 	ct0 := conntrackStats(t.node)
@@ -481,6 +578,15 @@ func nodePortRun(d Dataplane, o Options, n int) ([]NodePortFigure, error) {
 		fig := NodePortFigure{Services: n, Backend: path.backend, BrNetfilter: brnf}
 		if err := nodePortPath(t.ext, path.np, path.direct, o, &fig); err != nil {
 			return nil, fmt.Errorf("%s backend: %w", path.backend, err)
+		}
+		backend := map[string]string{"local": podAddr, "remote": remoteAddr}[path.backend]
+		for _, r := range []struct {
+			fig       *RateFigure
+			to, count string
+		}{{&fig.DirectUDP, path.direct, path.direct}, {&fig.UDP, path.np, backend}} {
+			if *r.fig, err = udpRate(t.ext, r.to, udpCount[r.count], o.RateWorkers, o.RateTime); err != nil {
+				return nil, fmt.Errorf("%s backend: UDP to %s: %w", path.backend, r.to, err)
+			}
 		}
 		figs = append(figs, fig)
 	}
@@ -546,17 +652,19 @@ func nodePortMarkdown(b *strings.Builder, rs []*Result, o Options) {
 	fmt.Fprintf(b, "\n## NodePort from an external client\n\n"+
 		"The client is in a namespace on the node's underlay, in no cgroup of the node (no socket hook sees it): nodeIP:nodePort is translated per packet on the node's uplink. "+
 		"The service is the last of the node's services (the others ClusterIP); its backend is a pod on the node (local) or on a second node on the underlay (remote: the node translates the client's address too and sends the packets back out of the uplink). Latency: %d sequential connect+request+close. "+
-		"Rates: %d concurrent clients for %s, new connections (one request each) and requests on kept connections. "+
+		"Rates: %d concurrent clients for %s, new connections (one request each) and requests on kept connections; "+
+		"UDP: as many senders, one flow each, of 64-byte frames (18-byte payloads) for as long, counted as the backend received them (\"lost\": sent and not received). "+
 		"\"direct\" is the same client to the same pod's address (another port), routed through the node, on the same node state. "+
 		"br_netfilter is bridge-nf-call-iptables inside the node's namespace.\n\n"+
-		"| data plane | conditions | services | backend | br_netfilter | via nodePort p50 / p99 | direct p50 / p99 | ratio p50 | new conns/s via nodePort / direct | kept-conn requests/s via nodePort / direct |\n|---|---|---|---|---|---|---|---|---|---|\n",
+		"| data plane | conditions | services | backend | br_netfilter | via nodePort p50 / p99 | direct p50 / p99 | ratio p50 | new conns/s via nodePort / direct | kept-conn requests/s via nodePort / direct | UDP packets/s received via nodePort / direct (lost) |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
 		o.Requests, o.RateWorkers, o.RateTime)
 	for _, r := range rs {
 		for _, f := range r.NodePort {
 			l := f.Latency
-			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s / %s | %s / %s | %.2f | %s / %s | %s / %s |\n", r.Dataplane, r.Conditions, f.Services, f.Backend, f.BrNetfilter,
+			fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %s / %s | %s / %s | %.2f | %s / %s | %s / %s | %s / %s (%d / %d) |\n", r.Dataplane, r.Conditions, f.Services, f.Backend, f.BrNetfilter,
 				l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.DirectP50.Round(time.Microsecond), l.DirectP99.Round(time.Microsecond),
-				float64(l.P50)/float64(l.DirectP50), rateStr(f.Conns), rateStr(f.DirectConns), rateStr(f.Reqs), rateStr(f.DirectReqs))
+				float64(l.P50)/float64(l.DirectP50), rateStr(f.Conns), rateStr(f.DirectConns), rateStr(f.Reqs), rateStr(f.DirectReqs),
+				rateStr(f.UDP), rateStr(f.DirectUDP), f.UDP.Errors, f.DirectUDP.Errors)
 		}
 	}
 	for _, r := range rs {

@@ -15,7 +15,7 @@ func TestNodePortMarkdown(t *testing.T) {
 		{Dataplane: "socket", Latency: []LatencyFigure{{Services: 10, P50: time.Millisecond, DirectP50: time.Millisecond}}},
 		{Dataplane: "ebpf NodePort, XDP native", Conditions: "XDP native", NodePort: []NodePortFigure{
 			{Services: 10, Backend: "local", BrNetfilter: "1", Latency: LatencyFigure{P50: 100 * time.Microsecond, DirectP50: 50 * time.Microsecond},
-				Conns: RateFigure{PerSecond: 1000}, DirectConns: RateFigure{PerSecond: 2000}},
+				Conns: RateFigure{PerSecond: 1000}, DirectConns: RateFigure{PerSecond: 2000}, UDP: RateFigure{PerSecond: 300000, Errors: 7}, DirectUDP: RateFigure{PerSecond: 400000}},
 			{Services: 10, Backend: "remote", BrNetfilter: "1", Latency: LatencyFigure{P50: time.Millisecond, DirectP50: time.Millisecond, Errors: 3},
 				Reasons: map[string]uint64{"nat_ports": 5}},
 		}},
@@ -30,7 +30,7 @@ func TestNodePortMarkdown(t *testing.T) {
 		t.Fatalf("no NodePort section in:\n%s", md)
 	}
 	for _, want := range []string{
-		"| ebpf NodePort, XDP native | XDP native | 10 | local | 1 | 100µs / 0s | 50µs / 0s | 2.00 | 1000 / 2000 | 0 / 0 |\n",
+		"| ebpf NodePort, XDP native | XDP native | 10 | local | 1 | 100µs / 0s | 50µs / 0s | 2.00 | 1000 / 2000 | 0 / 0 | 300000 / 400000 (7 / 0) |\n",
 		"| iptables NodePort (legacy) | partial sync on | 10000 | local | 0 |",
 		"Note (ebpf NodePort, XDP native, 10 services, remote backend): failed exchanges: latency via nodePort 3, (data plane's counters over both backends' runs: nat_ports 5)\n",
 		"Note (iptables NodePort (legacy), 10000 services, local backend): failed exchanges: new conns via nodePort 2, (node's conntrack over both backends' runs: insert_failed 2)\n",
