@@ -100,7 +100,7 @@ func main() {
 		if *nodePorts != "" {
 			o.NodePort = []int{10, 1000}
 		}
-		o.RateTime = time.Second
+		o.RateTime = 500 * time.Millisecond
 	}
 	brnf, _ := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
 	cond := "br_netfilter call-iptables=" + strings.TrimSpace(string(brnf))
