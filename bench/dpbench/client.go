@@ -19,3 +19,7 @@ func clientRun(ns, cgroup string, f func() error) error {
 func inNetns(ns string, f func() error) error {
 	return (&simnode.Node{Netns: ns}).Do(f)
 }
+
+// InNetns runs f on a thread inside network namespace ns (the thread is
+// discarded after), for what must be opened there.
+func InNetns(ns string, f func() error) error { return inNetns(ns, f) }

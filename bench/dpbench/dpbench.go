@@ -2,7 +2,9 @@
 // topology of network namespaces: programming time (full, and one endpoint
 // changed) at 1,000 and 10,000 services × 3 endpoints, and
 // connect+request latency through a ClusterIP with few and many services
-// beside a direct-to-pod baseline. Every run is capped in time and reports
+// beside a direct-to-pod baseline, and NodePort from an external client
+// (latency and time-bounded rates, per XDP mode and iptables backend)
+// beside the same client going straight to the pod. Every run is capped in time and reports
 // "> cap" when it does not finish. It touches only namespaces it creates.
 package dpbench
 
@@ -33,6 +35,10 @@ type Dataplane struct {
 	New        func(nodeNetns string) (datapath.Dataplane, error)
 	// Cgroup, if set, returns the cgroup a client must join (socket LB).
 	Cgroup func(nodeNetns string) string
+	// NativeXDP readies the NodePort topology for native XDP on the
+	// uplink (an XDP_PASS program on its peer, tx checksum offload off
+	// on the client's side).
+	NativeXDP bool
 }
 
 // Options size a run.
@@ -41,6 +47,11 @@ type Options struct {
 	Latency  []int // service counts for the latency runs, e.g. 10, 10000
 	Requests int   // connects per latency run
 	Cap      time.Duration
+	// NodePort are the service counts for the NodePort runs; RateWorkers
+	// concurrent clients run each rate measurement for RateTime.
+	NodePort    []int
+	RateWorkers int
+	RateTime    time.Duration
 }
 
 // Result holds one data plane's figures; durations are zero when capped.
@@ -49,6 +60,7 @@ type Result struct {
 	Conditions string                 `json:"conditions"`
 	Program    []ProgramFigure        `json:"program"`
 	Latency    []LatencyFigure        `json:"latency"`
+	NodePort   []NodePortFigure       `json:"nodeport,omitempty"`
 	Notes      []string               `json:"notes,omitempty"`
 	Extra      map[string]interface{} `json:"extra,omitempty"`
 }
@@ -384,6 +396,7 @@ func Markdown(rs []*Result, o Options, machine string) string {
 			fmt.Fprintf(&b, "\nNote (%s): %s\n", r.Dataplane, n)
 		}
 	}
+	nodePortMarkdown(&b, rs, o)
 	return b.String()
 }
 
