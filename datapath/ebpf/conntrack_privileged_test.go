@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
 )
 
 // natPortRange is NAT_PORT_RANGE in bpf/lib/ct.h.
@@ -208,4 +210,26 @@ func (f *npFixture) svcFlows(t *testing.T) uint64 {
 		}
 	}
 	return n
+}
+
+// TestUplinkVerifierCost guards the SNAT port probes' shape: as a loop
+// the verifier walks, 32 probes cost it 296k instructions for TC ingress
+// and 413k for XDP (of its 1M limit, growing with the square of the
+// tries); under bpf_loop about 4k and 7k.
+func TestUplinkVerifierCost(t *testing.T) {
+	f := newNPFixture(t)
+	for name, p := range map[string]*ebpf.Program{"tc ingress": f.tc.WeirTcIngress, "tc egress": f.tc.WeirTcEgress, "xdp": f.xdp.WeirXdp} {
+		info, err := p.Info()
+		if err != nil {
+			t.Fatalf("info of %s: %v", name, err)
+		}
+		n, ok := info.VerifiedInstructions()
+		if !ok {
+			t.Fatalf("the kernel reports no verified instruction count for %s", name)
+		}
+		t.Logf("%s: %d instructions verified", name, n)
+		if n > 100_000 {
+			t.Errorf("%s: the verifier walked %d instructions, want under 100k (a tenth of its limit)", name, n)
+		}
+	}
 }
