@@ -142,6 +142,8 @@ static __always_inline bool ct4_reclaim(struct ct4_entry *rev, const struct ct4_
 	__u32 rseen = rev->last_seen, seen = rseen, timeout;
 	bool closing = rev->flags & CT_F_CLOSING;
 
+	if (!(rev->flags & CT_F_REPLY))
+		return false; /* not a flow's reply side: never ours to take */
 	ct4_reverse_key(&fk, rev, proto);
 	fwd = bpf_map_lookup_elem(&ct4_flows, &fk);
 	if (fwd && fwd->nat_saddr == rk->daddr && fwd->nat_sport == rk->dport &&

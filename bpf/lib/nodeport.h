@@ -9,6 +9,8 @@
  * a ClusterIP (a router or host that routes the service CIDR via this
  * node) is translated the same way, its backend chosen among the socket
  * LB's slots (see np_pick_slot). A local backend sees the client address.
+ * Conntrack hits refresh the entry's last_seen and note TCP FIN/RST, so
+ * the ports of dead flows can be reused (ct.h).
  * The caller rewrites the packet as the verdict says.
  * Needs bpf_fib_lookup (4.18) and, for TC, bpf_redirect_neigh (5.10).
  */
