@@ -9,6 +9,8 @@
  * a ClusterIP (a router or host that routes the service CIDR via this
  * node) is translated the same way, its backend chosen among the socket
  * LB's slots (see np_pick_slot). A local backend sees the client address.
+ * Conntrack hits refresh the entry's last_seen and note TCP FIN/RST, so
+ * the ports of dead flows can be reused (ct.h).
  * The caller rewrites the packet as the verdict says.
  * Needs bpf_fib_lookup (4.18) and, for TC, bpf_redirect_neigh (5.10).
  */
@@ -193,6 +195,7 @@ static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 
 	struct ct4_entry rev = {};
 	struct ct4_key rk;
 	bool remote, external, picked;
+	__u32 now = ct_now();
 
 	fe = bpf_map_lookup_elem(&lb4_frontends, &fk);
 	if (!fe || !(fe->flags & (FE_F_NODEPORT | FE_F_EXTERNAL | FE_F_CLUSTERIP)))
@@ -234,6 +237,7 @@ static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 
 	r->nat.svc_id = r->svc_id;
 	r->nat.flags = 0;
 	r->nat.created = bpf_ktime_get_ns();
+	r->nat.last_seen = now;
 
 	/*
 	 * Where does the backend live? Behind the uplink means another node:
@@ -261,6 +265,7 @@ static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 
 	rev.svc_id = r->svc_id;
 	rev.flags = CT_F_REPLY;
 	rev.created = r->nat.created;
+	rev.last_seen = now;
 	if (remote) {
 		if (!snat_addr) {
 			r->reason = WEIR_REASON_NAT_PORTS;
@@ -268,7 +273,7 @@ static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 
 		}
 		r->nat.flags = CT_F_SNAT;
 		rev.flags |= CT_F_SNAT;
-		if (!ct4_alloc_snat(&r->nat, &rev, p->t.proto, snat_addr, flow_hash(&p->t))) {
+		if (!ct4_alloc_snat(&r->nat, &rev, p->t.proto, snat_addr, flow_hash(&p->t), now)) {
 			r->reason = WEIR_REASON_NAT_PORTS;
 			return NP_DROP;
 		}
@@ -293,11 +298,16 @@ static __always_inline enum np_verdict np_new_flow(void *ctx, const struct pkt4 
  * np_decide says what to do with a parsed packet. from_outside is true on
  * the uplink's ingress, where new flows start; egress only follows
  * conntrack (the replies of local backends that kept the client address).
+ * A hit refreshes the entry's last_seen; a TCP FIN or RST marks the flow
+ * closing. A closing entry idle for ct_timeout_closing is a miss: the
+ * packet starts a new flow (or, a reply, is not ours), so a closed flow's
+ * entries stop translating once its close has had time to finish.
  */
 static __always_inline enum np_verdict np_decide(void *ctx, const struct pkt4 *p,
 						 bool from_outside, struct np_result *r)
 {
-	const struct ct4_entry *ct;
+	struct ct4_entry *ct;
+	__u32 now;
 
 	r->svc_id = NP_NO_SVC;
 	r->reason = WEIR_REASON_NONE;
@@ -309,11 +319,17 @@ static __always_inline enum np_verdict np_decide(void *ctx, const struct pkt4 *p
 		 * met on egress they are the node's own traffic. */
 		if ((ct->flags & CT_F_SNAT) && !from_outside)
 			return NP_PASS;
-		r->nat = *ct;
-		r->svc_id = ct->svc_id;
-		if (!(r->nat.flags & CT_F_SNAT))
-			return NP_NAT;
-		return np_route(ctx, p, r, r->nat.nat_daddr);
+		now = ct_now();
+		if (!ct4_closed_idle(ct, now)) {
+			ct4_touch(ct, now);
+			if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+				ct4_mark_closing(ct, p->t.proto);
+			r->nat = *ct;
+			r->svc_id = ct->svc_id;
+			if (!(r->nat.flags & CT_F_SNAT))
+				return NP_NAT;
+			return np_route(ctx, p, r, r->nat.nat_daddr);
+		}
 	}
 	if (!from_outside)
 		return NP_PASS;

@@ -30,6 +30,7 @@
 enum ct4_flags {
 	CT_F_REPLY = 0x1, /* the entry matches the reply direction (backend to client) */
 	CT_F_SNAT = 0x2,  /* source rewritten to the node: the packet is sent by BPF, not the stack */
+	CT_F_CLOSING = 0x4, /* a TCP FIN or RST was seen in either direction */
 };
 
 /* A flow's 5-tuple as seen on the wire, before translation. */
@@ -50,7 +51,13 @@ struct ct4_entry {
 	__be16 nat_dport;
 	__u32 svc_id;
 	__u8 flags;
-	__u8 pad[7];
+	__u8 pad[3];
+	/* When a packet last matched this entry, in ticks of 2^24 ns (about
+	 * 16.8 ms) of bpf_ktime_get_coarse_ns, truncated to 32 bits (wraps
+	 * after 2.2 years; idle times are differences modulo 2^32). Held in
+	 * what was padding, so a map pinned by an earlier build keeps its
+	 * layout (its entries read as seen at tick 0 until their next packet). */
+	__u32 last_seen;
 	__u64 created; /* bpf_ktime_get_ns */
 };
 

@@ -30,8 +30,12 @@ struct pkt4 {
 	__u32 csum_off; /* the L4 checksum, from the start of the frame */
 	__u16 tot_len;	/* IPv4 total length */
 	__u8 ihl;
-	__u8 pad;
+	__u8 tcp_flags; /* byte 13 of the TCP header (FIN 0x01, SYN 0x02, RST 0x04); 0 for UDP */
 };
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
 
 static __always_inline enum parse_rc parse4(void *data, void *data_end, struct pkt4 *p)
 {
@@ -68,6 +72,7 @@ static __always_inline enum parse_rc parse4(void *data, void *data_end, struct p
 		p->t.sport = th->source;
 		p->t.dport = th->dest;
 		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
+		p->tcp_flags = ((__u8 *)th)[13];
 	} else {
 		struct udphdr *uh = data + ETH_HLEN + hlen;
 
@@ -76,6 +81,7 @@ static __always_inline enum parse_rc parse4(void *data, void *data_end, struct p
 		p->t.sport = uh->source;
 		p->t.dport = uh->dest;
 		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
+		p->tcp_flags = 0;
 	}
 	return PARSE_OK;
 }

@@ -23,11 +23,17 @@ type CTEntry struct {
 	// Reply marks the backend-to-client direction; SNAT a flow to a
 	// remote backend, masqueraded as the node.
 	Reply, SNAT bool
+	// Closing: a TCP FIN or RST was seen in either direction.
+	Closing bool
 	// ServiceID is the service port's id in lb4_services.
 	ServiceID uint32
-	// Age is the time since the flow's first packet.
-	Age time.Duration
+	// Age is the time since the flow's first packet; Idle since a packet
+	// last matched this entry (to within ctTick).
+	Age, Idle time.Duration
 }
+
+// ctTick is the unit of ct4_entry.last_seen (CT_TICK_SHIFT in ct.h).
+const ctTick = 1 << 24 * time.Nanosecond
 
 func (e CTEntry) String() string {
 	var b strings.Builder
@@ -38,7 +44,10 @@ func (e CTEntry) String() string {
 	if e.SNAT {
 		b.WriteString(" snat")
 	}
-	fmt.Fprintf(&b, " age=%s", e.Age.Truncate(time.Second))
+	if e.Closing {
+		b.WriteString(" closing")
+	}
+	fmt.Fprintf(&b, " age=%s idle=%s", e.Age.Truncate(time.Second), e.Idle.Truncate(time.Second))
 	return b.String()
 }
 
@@ -91,10 +100,17 @@ func ctEntry(k tcnpCt4Key, v tcnpCt4Entry, now uint64) CTEntry {
 		NATSrc: ap(v.NatSaddr, v.NatSport), NATDst: ap(v.NatDaddr, v.NatDport),
 		Reply:     v.Flags&uint8(tcnpCt4FlagsCT_F_REPLY) != 0,
 		SNAT:      v.Flags&uint8(tcnpCt4FlagsCT_F_SNAT) != 0,
+		Closing:   v.Flags&uint8(tcnpCt4FlagsCT_F_CLOSING) != 0,
 		ServiceID: v.SvcId,
 	}
 	if now > v.Created {
 		e.Age = time.Duration(now - v.Created)
+	}
+	// last_seen is 32 bits of ticks; the difference modulo 2^32 is right
+	// for idle times up to a year. The coarse clock BPF reads may lag
+	// this one by a tick: never negative.
+	if d := int32(uint32(now>>24) - v.LastSeen); d > 0 {
+		e.Idle = time.Duration(d) * ctTick
 	}
 	return e
 }

@@ -28,6 +28,16 @@
 // uplink's address on a port from 61000-65535 and sent out with
 // bpf_redirect / bpf_redirect_neigh after a FIB lookup, and its replies
 // are translated back in BPF too (the stack would drop them as martians).
+// Those 4,536 ports per backend are why conntrack tracks liveness (issue
+// #4; bpf/lib/ct.h): each entry keeps when a packet last matched it and
+// whether a TCP FIN or RST was seen either way. A new flow's port search
+// (32 probes, under bpf_loop) takes over the port of a dead flow, one
+// closing and idle 10 s or idle 6 h (TCP) or 60 s (UDP), deleting that
+// flow's forward entry too; a closing entry idle 10 s no longer
+// translates. Entries only left by LRU eviction before, so after ~4,500
+// flows to one remote backend nearly every SYN was dropped (nat_ports):
+// about 200 new connections a second instead of 10k. The timeouts are
+// .rodata constants (ct_timeout_*), set to 0 by tests.
 // A local backend keeps the client address (with either policy, as Cilium
 // does; kube-proxy masquerades under Cluster, and for a ClusterIP masquerades
 // sources outside the cluster CIDR); its replies get their source restored
@@ -58,7 +68,7 @@
 // and for the uplink path (bpf/lib/nodeport_maps.h; the socket LB's
 // frontends, services and reasons maps are shared by map replacement):
 //
-//	ct4_flows        LRU_HASH  5-tuple as it arrives             -> tuple to rewrite it to, flags, svc id
+//	ct4_flows        LRU_HASH  5-tuple as it arrives             -> tuple to rewrite it to, flags (reply, snat, closing), svc id, last seen
 //	lb4_maglev       HASH      svc id                            -> {svc id, M backends {addr, port}}
 //	np_affinity      LRU_HASH  {client address, svc id}          -> {backend, Maglev slot, last used}
 //	np_svc_stats     PERCPU_ARRAY svc id                         -> {packets, bytes, flows, refused, dropped}
@@ -83,7 +93,8 @@
 // earlier build is replaced at Open; the next Apply rewrites the tables.
 //
 // Uplink links are pinned under links/ as tc_ingress, tc_egress and
-// xdp_native or xdp_generic. ReadConntrack reads ct4_flows.
+// xdp_native or xdp_generic. ReadConntrack reads ct4_flows (`weir dp
+// conntrack` shows each entry's flags, age and idle time).
 //
 // A backend set is replaced make-before-break (see planSlots): new slots
 // first, then one atomic update of the service entry, then the trim, so a

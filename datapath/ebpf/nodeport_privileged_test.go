@@ -69,6 +69,13 @@ type npFixture struct {
 
 func newNPFixture(t testing.TB) *npFixture {
 	t.Helper()
+	return newNPFixtureWith(t, 4096, nil)
+}
+
+// newNPFixtureWith sizes conntrack to ctSize and sets the programs'
+// variables in vars (by name) before loading.
+func newNPFixtureWith(t testing.TB, ctSize int, vars map[string]any) *npFixture {
+	t.Helper()
 	ns := netns.New(t, "np")
 	ex := func(args ...string) { netns.Exec(t, ns, args...) }
 	ex("sysctl", "-qw", "net.ipv4.ip_forward=1")
@@ -91,7 +98,7 @@ func newNPFixture(t testing.TB) *npFixture {
 	if ifindex == 0 {
 		t.Fatal("no up0 in the fixture namespace")
 	}
-	cfg := Config{MaglevSize: DefaultMaglevSize, Sizes: MapSizes{Frontends: 1024, Services: 1024, Slots: 4096, RevNAT: 1024, Affinity: 1024, Conntrack: 4096}}
+	cfg := Config{MaglevSize: DefaultMaglevSize, Sizes: MapSizes{Frontends: 1024, Services: 1024, Slots: 4096, RevNAT: 1024, Affinity: 1024, Conntrack: ctSize}}
 	up := uplink{Name: "up0", Index: ifindex, Addr: netip.MustParseAddr(npNode)}
 	tcSpec, xdpSpec, err := nodePortSpecs(cfg, up)
 	if err != nil {
@@ -100,6 +107,11 @@ func newNPFixture(t testing.TB) *npFixture {
 	for _, spec := range []*ebpf.CollectionSpec{tcSpec, xdpSpec} {
 		for _, m := range spec.Maps {
 			m.Pinning = ebpf.PinNone
+		}
+		for name, v := range vars {
+			if err := spec.Variables[name].Set(v); err != nil {
+				t.Fatalf("set %s: %v", name, err)
+			}
 		}
 	}
 	f := &npFixture{t: t, ns: ns, tc: &tcnpObjects{}, xdp: &xdpnpObjects{}}
@@ -223,6 +235,7 @@ type flow struct {
 	sport, dport   uint16
 	srcMAC, dstMAC net.HardwareAddr
 	syn            bool
+	fin, rst       bool
 	payload        string
 	ttl            uint8 // 64 when 0
 }
@@ -244,7 +257,7 @@ func (fl flow) bytes(t testing.TB) []byte {
 	switch fl.proto {
 	case "tcp":
 		ip.Protocol = layers.IPProtocolTCP
-		tcp := &layers.TCP{SrcPort: layers.TCPPort(fl.sport), DstPort: layers.TCPPort(fl.dport), Seq: 1000, SYN: fl.syn, ACK: !fl.syn, Window: 64240}
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(fl.sport), DstPort: layers.TCPPort(fl.dport), Seq: 1000, SYN: fl.syn, ACK: !fl.syn && !fl.rst, FIN: fl.fin, RST: fl.rst, Window: 64240}
 		tcp.SetNetworkLayerForChecksum(ip)
 		l4 = tcp
 	case "udp":

@@ -21,15 +21,17 @@ type tcnpCt4Entry struct {
 	NatDport uint16
 	SvcId    uint32
 	Flags    uint8
-	Pad      [7]uint8
+	Pad      [3]uint8
+	LastSeen uint32
 	Created  uint64
 }
 
 type tcnpCt4Flags uint32
 
 const (
-	tcnpCt4FlagsCT_F_REPLY tcnpCt4Flags = 1
-	tcnpCt4FlagsCT_F_SNAT  tcnpCt4Flags = 2
+	tcnpCt4FlagsCT_F_REPLY   tcnpCt4Flags = 1
+	tcnpCt4FlagsCT_F_SNAT    tcnpCt4Flags = 2
+	tcnpCt4FlagsCT_F_CLOSING tcnpCt4Flags = 4
 )
 
 type tcnpCt4Key struct {
@@ -186,26 +188,29 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tcnpMapCt4Flows       = "ct4_flows"
-	tcnpMapLb4Affinity    = "lb4_affinity"
-	tcnpMapLb4Frontends   = "lb4_frontends"
-	tcnpMapLb4Maglev      = "lb4_maglev"
-	tcnpMapLb4Reasons     = "lb4_reasons"
-	tcnpMapLb4Revnat      = "lb4_revnat"
-	tcnpMapLb4Services    = "lb4_services"
-	tcnpMapLb4Slots       = "lb4_slots"
-	tcnpMapLb4SvcStats    = "lb4_svc_stats"
-	tcnpMapNpAffinity     = "np_affinity"
-	tcnpMapNpBackendStats = "np_backend_stats"
-	tcnpMapNpSvcStats     = "np_svc_stats"
-	tcnpProgWeirTcEgress  = "weir_tc_egress"
-	tcnpProgWeirTcIngress = "weir_tc_ingress"
-	tcnpVarBtfCt4Flags    = "btf_ct4_flags"
-	tcnpVarBtfLb4MglEntry = "btf_lb4_mgl_entry"
-	tcnpVarBtfWeirReason  = "btf_weir_reason"
-	tcnpVarMaglevM        = "maglev_m"
-	tcnpVarSnatAddr       = "snat_addr"
-	tcnpVarUplinkIfindex  = "uplink_ifindex"
+	tcnpMapCt4Flows         = "ct4_flows"
+	tcnpMapLb4Affinity      = "lb4_affinity"
+	tcnpMapLb4Frontends     = "lb4_frontends"
+	tcnpMapLb4Maglev        = "lb4_maglev"
+	tcnpMapLb4Reasons       = "lb4_reasons"
+	tcnpMapLb4Revnat        = "lb4_revnat"
+	tcnpMapLb4Services      = "lb4_services"
+	tcnpMapLb4Slots         = "lb4_slots"
+	tcnpMapLb4SvcStats      = "lb4_svc_stats"
+	tcnpMapNpAffinity       = "np_affinity"
+	tcnpMapNpBackendStats   = "np_backend_stats"
+	tcnpMapNpSvcStats       = "np_svc_stats"
+	tcnpProgWeirTcEgress    = "weir_tc_egress"
+	tcnpProgWeirTcIngress   = "weir_tc_ingress"
+	tcnpVarBtfCt4Flags      = "btf_ct4_flags"
+	tcnpVarBtfLb4MglEntry   = "btf_lb4_mgl_entry"
+	tcnpVarBtfWeirReason    = "btf_weir_reason"
+	tcnpVarCtTimeoutClosing = "ct_timeout_closing"
+	tcnpVarCtTimeoutTcp     = "ct_timeout_tcp"
+	tcnpVarCtTimeoutUdp     = "ct_timeout_udp"
+	tcnpVarMaglevM          = "maglev_m"
+	tcnpVarSnatAddr         = "snat_addr"
+	tcnpVarUplinkIfindex    = "uplink_ifindex"
 )
 
 // loadTcnp returns the embedded CollectionSpec for tcnp.
@@ -276,12 +281,15 @@ type tcnpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcnpVariableSpecs struct {
-	BtfCt4Flags    *ebpf.VariableSpec `ebpf:"btf_ct4_flags"`
-	BtfLb4MglEntry *ebpf.VariableSpec `ebpf:"btf_lb4_mgl_entry"`
-	BtfWeirReason  *ebpf.VariableSpec `ebpf:"btf_weir_reason"`
-	MaglevM        *ebpf.VariableSpec `ebpf:"maglev_m"`
-	SnatAddr       *ebpf.VariableSpec `ebpf:"snat_addr"`
-	UplinkIfindex  *ebpf.VariableSpec `ebpf:"uplink_ifindex"`
+	BtfCt4Flags      *ebpf.VariableSpec `ebpf:"btf_ct4_flags"`
+	BtfLb4MglEntry   *ebpf.VariableSpec `ebpf:"btf_lb4_mgl_entry"`
+	BtfWeirReason    *ebpf.VariableSpec `ebpf:"btf_weir_reason"`
+	CtTimeoutClosing *ebpf.VariableSpec `ebpf:"ct_timeout_closing"`
+	CtTimeoutTcp     *ebpf.VariableSpec `ebpf:"ct_timeout_tcp"`
+	CtTimeoutUdp     *ebpf.VariableSpec `ebpf:"ct_timeout_udp"`
+	MaglevM          *ebpf.VariableSpec `ebpf:"maglev_m"`
+	SnatAddr         *ebpf.VariableSpec `ebpf:"snat_addr"`
+	UplinkIfindex    *ebpf.VariableSpec `ebpf:"uplink_ifindex"`
 }
 
 // tcnpObjects contains all objects after they have been loaded into the kernel.
@@ -339,12 +347,15 @@ func (m *tcnpMaps) Close() error {
 //
 // It can be passed to loadTcnpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcnpVariables struct {
-	BtfCt4Flags    *ebpf.Variable `ebpf:"btf_ct4_flags"`
-	BtfLb4MglEntry *ebpf.Variable `ebpf:"btf_lb4_mgl_entry"`
-	BtfWeirReason  *ebpf.Variable `ebpf:"btf_weir_reason"`
-	MaglevM        *ebpf.Variable `ebpf:"maglev_m"`
-	SnatAddr       *ebpf.Variable `ebpf:"snat_addr"`
-	UplinkIfindex  *ebpf.Variable `ebpf:"uplink_ifindex"`
+	BtfCt4Flags      *ebpf.Variable `ebpf:"btf_ct4_flags"`
+	BtfLb4MglEntry   *ebpf.Variable `ebpf:"btf_lb4_mgl_entry"`
+	BtfWeirReason    *ebpf.Variable `ebpf:"btf_weir_reason"`
+	CtTimeoutClosing *ebpf.Variable `ebpf:"ct_timeout_closing"`
+	CtTimeoutTcp     *ebpf.Variable `ebpf:"ct_timeout_tcp"`
+	CtTimeoutUdp     *ebpf.Variable `ebpf:"ct_timeout_udp"`
+	MaglevM          *ebpf.Variable `ebpf:"maglev_m"`
+	SnatAddr         *ebpf.Variable `ebpf:"snat_addr"`
+	UplinkIfindex    *ebpf.Variable `ebpf:"uplink_ifindex"`
 }
 
 // tcnpPrograms contains all programs after they have been loaded into the kernel.

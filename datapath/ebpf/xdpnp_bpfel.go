@@ -21,7 +21,8 @@ type xdpnpCt4Entry struct {
 	NatDport uint16
 	SvcId    uint32
 	Flags    uint8
-	Pad      [7]uint8
+	Pad      [3]uint8
+	LastSeen uint32
 	Created  uint64
 }
 
@@ -152,23 +153,26 @@ type xdpnpNpSvcCounters struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpnpMapCt4Flows       = "ct4_flows"
-	xdpnpMapLb4Affinity    = "lb4_affinity"
-	xdpnpMapLb4Frontends   = "lb4_frontends"
-	xdpnpMapLb4Maglev      = "lb4_maglev"
-	xdpnpMapLb4Reasons     = "lb4_reasons"
-	xdpnpMapLb4Revnat      = "lb4_revnat"
-	xdpnpMapLb4Services    = "lb4_services"
-	xdpnpMapLb4Slots       = "lb4_slots"
-	xdpnpMapLb4SvcStats    = "lb4_svc_stats"
-	xdpnpMapNpAffinity     = "np_affinity"
-	xdpnpMapNpBackendStats = "np_backend_stats"
-	xdpnpMapNpSvcStats     = "np_svc_stats"
-	xdpnpProgWeirXdp       = "weir_xdp"
-	xdpnpVarBtfLb4MglEntry = "btf_lb4_mgl_entry"
-	xdpnpVarMaglevM        = "maglev_m"
-	xdpnpVarSnatAddr       = "snat_addr"
-	xdpnpVarUplinkIfindex  = "uplink_ifindex"
+	xdpnpMapCt4Flows         = "ct4_flows"
+	xdpnpMapLb4Affinity      = "lb4_affinity"
+	xdpnpMapLb4Frontends     = "lb4_frontends"
+	xdpnpMapLb4Maglev        = "lb4_maglev"
+	xdpnpMapLb4Reasons       = "lb4_reasons"
+	xdpnpMapLb4Revnat        = "lb4_revnat"
+	xdpnpMapLb4Services      = "lb4_services"
+	xdpnpMapLb4Slots         = "lb4_slots"
+	xdpnpMapLb4SvcStats      = "lb4_svc_stats"
+	xdpnpMapNpAffinity       = "np_affinity"
+	xdpnpMapNpBackendStats   = "np_backend_stats"
+	xdpnpMapNpSvcStats       = "np_svc_stats"
+	xdpnpProgWeirXdp         = "weir_xdp"
+	xdpnpVarBtfLb4MglEntry   = "btf_lb4_mgl_entry"
+	xdpnpVarCtTimeoutClosing = "ct_timeout_closing"
+	xdpnpVarCtTimeoutTcp     = "ct_timeout_tcp"
+	xdpnpVarCtTimeoutUdp     = "ct_timeout_udp"
+	xdpnpVarMaglevM          = "maglev_m"
+	xdpnpVarSnatAddr         = "snat_addr"
+	xdpnpVarUplinkIfindex    = "uplink_ifindex"
 )
 
 // loadXdpnp returns the embedded CollectionSpec for xdpnp.
@@ -238,10 +242,13 @@ type xdpnpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpnpVariableSpecs struct {
-	BtfLb4MglEntry *ebpf.VariableSpec `ebpf:"btf_lb4_mgl_entry"`
-	MaglevM        *ebpf.VariableSpec `ebpf:"maglev_m"`
-	SnatAddr       *ebpf.VariableSpec `ebpf:"snat_addr"`
-	UplinkIfindex  *ebpf.VariableSpec `ebpf:"uplink_ifindex"`
+	BtfLb4MglEntry   *ebpf.VariableSpec `ebpf:"btf_lb4_mgl_entry"`
+	CtTimeoutClosing *ebpf.VariableSpec `ebpf:"ct_timeout_closing"`
+	CtTimeoutTcp     *ebpf.VariableSpec `ebpf:"ct_timeout_tcp"`
+	CtTimeoutUdp     *ebpf.VariableSpec `ebpf:"ct_timeout_udp"`
+	MaglevM          *ebpf.VariableSpec `ebpf:"maglev_m"`
+	SnatAddr         *ebpf.VariableSpec `ebpf:"snat_addr"`
+	UplinkIfindex    *ebpf.VariableSpec `ebpf:"uplink_ifindex"`
 }
 
 // xdpnpObjects contains all objects after they have been loaded into the kernel.
@@ -299,10 +306,13 @@ func (m *xdpnpMaps) Close() error {
 //
 // It can be passed to loadXdpnpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpnpVariables struct {
-	BtfLb4MglEntry *ebpf.Variable `ebpf:"btf_lb4_mgl_entry"`
-	MaglevM        *ebpf.Variable `ebpf:"maglev_m"`
-	SnatAddr       *ebpf.Variable `ebpf:"snat_addr"`
-	UplinkIfindex  *ebpf.Variable `ebpf:"uplink_ifindex"`
+	BtfLb4MglEntry   *ebpf.Variable `ebpf:"btf_lb4_mgl_entry"`
+	CtTimeoutClosing *ebpf.Variable `ebpf:"ct_timeout_closing"`
+	CtTimeoutTcp     *ebpf.Variable `ebpf:"ct_timeout_tcp"`
+	CtTimeoutUdp     *ebpf.Variable `ebpf:"ct_timeout_udp"`
+	MaglevM          *ebpf.Variable `ebpf:"maglev_m"`
+	SnatAddr         *ebpf.Variable `ebpf:"snat_addr"`
+	UplinkIfindex    *ebpf.Variable `ebpf:"uplink_ifindex"`
 }
 
 // xdpnpPrograms contains all programs after they have been loaded into the kernel.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"weir.dev/weir/datapath/ebpf"
 )
@@ -19,8 +20,10 @@ type CTRow struct {
 	NATDest     string  `json:"natDestination"`
 	Direction   string  `json:"direction"` // "original" or "reply"
 	SNAT        bool    `json:"snat"`
+	Closing     bool    `json:"closing"` // a TCP FIN or RST was seen
 	ServiceID   uint32  `json:"serviceID"`
 	AgeSeconds  float64 `json:"ageSeconds"`
+	IdleSeconds float64 `json:"idleSeconds"` // since a packet last matched the entry
 }
 
 // Conntrack lists the flows the uplink programs (TC/XDP) translate, one
@@ -43,14 +46,18 @@ func Conntrack(w io.Writer, lb *ebpf.PinnedLB, o Options) error {
 			dir = "reply"
 		}
 		r := CTRow{Proto: e.Proto, Source: e.Src.String(), Destination: e.Dst.String(), NATSource: e.NATSrc.String(),
-			NATDest: e.NATDst.String(), Direction: dir, SNAT: e.SNAT, ServiceID: e.ServiceID, AgeSeconds: e.Age.Seconds()}
+			NATDest: e.NATDst.String(), Direction: dir, SNAT: e.SNAT, Closing: e.Closing, ServiceID: e.ServiceID,
+			AgeSeconds: e.Age.Seconds(), IdleSeconds: e.Idle.Seconds()}
 		doc = append(doc, r)
-		snat := ""
+		var flags []string
 		if e.SNAT {
-			snat = "snat"
+			flags = append(flags, "snat")
 		}
-		rows = append(rows, []string{r.Proto, r.Source, r.Destination, r.NATSource, r.NATDest, dir, snat,
-			strconv.Itoa(int(r.ServiceID)), e.Age.Truncate(1e9).String()})
+		if e.Closing {
+			flags = append(flags, "closing")
+		}
+		rows = append(rows, []string{r.Proto, r.Source, r.Destination, r.NATSource, r.NATDest, dir, strings.Join(flags, ","),
+			strconv.Itoa(int(r.ServiceID)), e.Age.Truncate(1e9).String(), e.Idle.Truncate(1e9).String()})
 	}
-	return write(w, o, []string{"PROTO", "SOURCE", "DESTINATION", "NAT SOURCE", "NAT DESTINATION", "DIRECTION", "FLAGS", "SERVICE ID", "AGE"}, rows, doc)
+	return write(w, o, []string{"PROTO", "SOURCE", "DESTINATION", "NAT SOURCE", "NAT DESTINATION", "DIRECTION", "FLAGS", "SERVICE ID", "AGE", "IDLE"}, rows, doc)
 }
