@@ -323,7 +323,7 @@ static __always_inline enum np_verdict np_decide(void *ctx, const struct pkt4 *p
 		if (!ct4_closed_idle(ct, now)) {
 			ct4_touch(ct, now);
 			if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-				ct4_mark_closing(ct, p->t.proto);
+				ct4_mark_closing(ct, p->t.proto, p->tcp_flags & TCP_FLAG_RST);
 			r->nat = *ct;
 			r->svc_id = ct->svc_id;
 			if (!(r->nat.flags & CT_F_SNAT))

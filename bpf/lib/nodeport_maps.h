@@ -31,6 +31,8 @@ enum ct4_flags {
 	CT_F_REPLY = 0x1, /* the entry matches the reply direction (backend to client) */
 	CT_F_SNAT = 0x2,  /* source rewritten to the node: the packet is sent by BPF, not the stack */
 	CT_F_CLOSING = 0x4, /* a TCP FIN or RST was seen in either direction */
+	CT_F_FIN = 0x8,     /* this direction sent a FIN */
+	CT_F_RST = 0x10,    /* an RST was seen in either direction */
 };
 
 /* A flow's 5-tuple as seen on the wire, before translation. */

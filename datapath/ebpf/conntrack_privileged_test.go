@@ -19,6 +19,7 @@ const (
 	endClientFIN                 // the client sends FIN
 	endBackendFIN                // the backend's reply carries FIN
 	endBackendRST                // the backend resets
+	endBothFIN                   // the client sends FIN, then the backend's reply carries FIN
 )
 
 // snatFlows opens n flows from the client (ports 10000 up) to the
@@ -38,20 +39,37 @@ func (f *npFixture) snatFlows(t *testing.T, proto string, n int, end func(i int)
 			t.Fatalf("flow %d: verdict %d, %s:%d -> %s:%d, want a redirect from %s:[%d-%d] to %s", i, ret, s.src, s.sport, s.dst, s.dport, npNode, natPortLow, natPortHigh, npRemote)
 		}
 		ports = append(ports, s.sport)
-		var fl flow
-		var want string
+		clientFIN := func() (flow, string) {
+			fl := fromClient(proto, npNode, cport, npNodePrt)
+			fl.syn, fl.fin = false, true
+			return fl, npRemote
+		}
+		backend := func(fin, rst bool) (flow, string) {
+			fl := flow{proto: proto, src: npRemote, dst: npNode, sport: 8080, dport: s.sport, srcMAC: node2MAC, dstMAC: upMAC}
+			fl.fin, fl.rst = fin, rst
+			return fl, npClient
+		}
+		var closing [][2]any
 		switch end(i) {
 		case endNone:
 			continue
 		case endClientFIN:
-			fl = fromClient(proto, npNode, cport, npNodePrt)
-			fl.syn, fl.fin, want = false, true, npRemote
+			fl, want := clientFIN()
+			closing = append(closing, [2]any{fl, want})
 		case endBackendFIN, endBackendRST:
-			fl = flow{proto: proto, src: npRemote, dst: npNode, sport: 8080, dport: s.sport, srcMAC: node2MAC, dstMAC: upMAC}
-			fl.fin, fl.rst, want = end(i) == endBackendFIN, end(i) == endBackendRST, npClient
+			fl, want := backend(end(i) == endBackendFIN, end(i) == endBackendRST)
+			closing = append(closing, [2]any{fl, want})
+		case endBothFIN:
+			fl, want := clientFIN()
+			closing = append(closing, [2]any{fl, want})
+			fl, want = backend(true, false)
+			closing = append(closing, [2]any{fl, want})
 		}
-		if ret, r := f.ingress(t, fl); ret != tcRedirect || r.dst != want {
-			t.Fatalf("flow %d: closing packet verdict %d to %s, want a redirect to %s", i, ret, r.dst, want)
+		for _, c := range closing {
+			fl, want := c[0].(flow), c[1].(string)
+			if ret, r := f.ingress(t, fl); ret != tcRedirect || r.dst != want {
+				t.Fatalf("flow %d: closing packet verdict %d to %s, want a redirect to %s", i, ret, r.dst, want)
+			}
 		}
 	}
 	return ports, dropped
@@ -115,6 +133,13 @@ func TestTCSNATReclaimsDeadFlows(t *testing.T) {
 		{"tcp/closed", "tcp", map[string]any{tcnpVarCtTimeoutClosing: uint32(0)}, closeEach, false},
 		{"tcp/open", "tcp", map[string]any{tcnpVarCtTimeoutClosing: uint32(0)}, leaveOpen, true},
 		{"tcp/closing-fresh", "tcp", nil, closeEach, true},
+		// Closed (FIN both ways, or reset) flows' ports come back after
+		// ct_timeout_closed (0 here), while half-closed ones keep
+		// ct_timeout_closing (10 s, the default here).
+		{"tcp/closed-both", "tcp", map[string]any{tcnpVarCtTimeoutClosed: uint32(0)}, func(i int) flowEnd {
+			return []flowEnd{endBothFIN, endBackendRST}[i%2]
+		}, false},
+		{"tcp/half-closed", "tcp", map[string]any{tcnpVarCtTimeoutClosed: uint32(0)}, func(int) flowEnd { return endClientFIN }, true},
 		{"udp/idle", "udp", map[string]any{tcnpVarCtTimeoutUdp: uint32(0)}, leaveOpen, false},
 		{"udp/fresh", "udp", nil, leaveOpen, true},
 	} {

@@ -32,6 +32,8 @@ const (
 	tcnpCt4FlagsCT_F_REPLY   tcnpCt4Flags = 1
 	tcnpCt4FlagsCT_F_SNAT    tcnpCt4Flags = 2
 	tcnpCt4FlagsCT_F_CLOSING tcnpCt4Flags = 4
+	tcnpCt4FlagsCT_F_FIN     tcnpCt4Flags = 8
+	tcnpCt4FlagsCT_F_RST     tcnpCt4Flags = 16
 )
 
 type tcnpCt4Key struct {
@@ -205,6 +207,7 @@ const (
 	tcnpVarBtfCt4Flags      = "btf_ct4_flags"
 	tcnpVarBtfLb4MglEntry   = "btf_lb4_mgl_entry"
 	tcnpVarBtfWeirReason    = "btf_weir_reason"
+	tcnpVarCtTimeoutClosed  = "ct_timeout_closed"
 	tcnpVarCtTimeoutClosing = "ct_timeout_closing"
 	tcnpVarCtTimeoutTcp     = "ct_timeout_tcp"
 	tcnpVarCtTimeoutUdp     = "ct_timeout_udp"
@@ -284,6 +287,7 @@ type tcnpVariableSpecs struct {
 	BtfCt4Flags      *ebpf.VariableSpec `ebpf:"btf_ct4_flags"`
 	BtfLb4MglEntry   *ebpf.VariableSpec `ebpf:"btf_lb4_mgl_entry"`
 	BtfWeirReason    *ebpf.VariableSpec `ebpf:"btf_weir_reason"`
+	CtTimeoutClosed  *ebpf.VariableSpec `ebpf:"ct_timeout_closed"`
 	CtTimeoutClosing *ebpf.VariableSpec `ebpf:"ct_timeout_closing"`
 	CtTimeoutTcp     *ebpf.VariableSpec `ebpf:"ct_timeout_tcp"`
 	CtTimeoutUdp     *ebpf.VariableSpec `ebpf:"ct_timeout_udp"`
@@ -350,6 +354,7 @@ type tcnpVariables struct {
 	BtfCt4Flags      *ebpf.Variable `ebpf:"btf_ct4_flags"`
 	BtfLb4MglEntry   *ebpf.Variable `ebpf:"btf_lb4_mgl_entry"`
 	BtfWeirReason    *ebpf.Variable `ebpf:"btf_weir_reason"`
+	CtTimeoutClosed  *ebpf.Variable `ebpf:"ct_timeout_closed"`
 	CtTimeoutClosing *ebpf.Variable `ebpf:"ct_timeout_closing"`
 	CtTimeoutTcp     *ebpf.Variable `ebpf:"ct_timeout_tcp"`
 	CtTimeoutUdp     *ebpf.Variable `ebpf:"ct_timeout_udp"`

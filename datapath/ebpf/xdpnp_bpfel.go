@@ -167,6 +167,7 @@ const (
 	xdpnpMapNpSvcStats       = "np_svc_stats"
 	xdpnpProgWeirXdp         = "weir_xdp"
 	xdpnpVarBtfLb4MglEntry   = "btf_lb4_mgl_entry"
+	xdpnpVarCtTimeoutClosed  = "ct_timeout_closed"
 	xdpnpVarCtTimeoutClosing = "ct_timeout_closing"
 	xdpnpVarCtTimeoutTcp     = "ct_timeout_tcp"
 	xdpnpVarCtTimeoutUdp     = "ct_timeout_udp"
@@ -243,6 +244,7 @@ type xdpnpMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpnpVariableSpecs struct {
 	BtfLb4MglEntry   *ebpf.VariableSpec `ebpf:"btf_lb4_mgl_entry"`
+	CtTimeoutClosed  *ebpf.VariableSpec `ebpf:"ct_timeout_closed"`
 	CtTimeoutClosing *ebpf.VariableSpec `ebpf:"ct_timeout_closing"`
 	CtTimeoutTcp     *ebpf.VariableSpec `ebpf:"ct_timeout_tcp"`
 	CtTimeoutUdp     *ebpf.VariableSpec `ebpf:"ct_timeout_udp"`
@@ -307,6 +309,7 @@ func (m *xdpnpMaps) Close() error {
 // It can be passed to loadXdpnpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpnpVariables struct {
 	BtfLb4MglEntry   *ebpf.Variable `ebpf:"btf_lb4_mgl_entry"`
+	CtTimeoutClosed  *ebpf.Variable `ebpf:"ct_timeout_closed"`
 	CtTimeoutClosing *ebpf.Variable `ebpf:"ct_timeout_closing"`
 	CtTimeoutTcp     *ebpf.Variable `ebpf:"ct_timeout_tcp"`
 	CtTimeoutUdp     *ebpf.Variable `ebpf:"ct_timeout_udp"`
