@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -45,6 +46,11 @@ func Demo(ctx context.Context, dataDir string, out io.Writer) error {
 	}
 	c, err := kubernetes.NewForConfig(rc)
 	if err != nil {
+		return err
+	}
+	// What an interrupted earlier demo left goes first, so the demo can
+	// be run again.
+	if err := removeDemo(ctx, c); err != nil {
 		return err
 	}
 	labels := map[string]string{"app": "weir-demo"}
@@ -221,4 +227,27 @@ func httpGet(addr string) (string, error) {
 		return "", fmt.Errorf("malformed HTTP answer %q", b)
 	}
 	return rest, nil
+}
+
+// removeDemo deletes the demo's objects if they exist and waits until
+// they are gone.
+func removeDemo(ctx context.Context, c kubernetes.Interface) error {
+	fg := metav1.DeletePropagationForeground
+	zero := int64(0)
+	_ = c.AppsV1().Deployments("default").Delete(ctx, "weir-demo", metav1.DeleteOptions{PropagationPolicy: &fg})
+	_ = c.CoreV1().Services("default").Delete(ctx, "weir-demo", metav1.DeleteOptions{})
+	_ = c.CoreV1().Pods("default").Delete(ctx, "weir-demo-client", metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		_, derr := c.AppsV1().Deployments("default").Get(ctx, "weir-demo", metav1.GetOptions{})
+		_, serr := c.CoreV1().Services("default").Get(ctx, "weir-demo", metav1.GetOptions{})
+		_, perr := c.CoreV1().Pods("default").Get(ctx, "weir-demo-client", metav1.GetOptions{})
+		if apierrors.IsNotFound(derr) && apierrors.IsNotFound(serr) && apierrors.IsNotFound(perr) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the objects of an earlier demo are still there after 120 s")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
