@@ -132,16 +132,19 @@ func TestTCSNATReclaimsDeadFlows(t *testing.T) {
 	}{
 		{"tcp/closed", "tcp", map[string]any{tcnpVarCtTimeoutClosing: uint32(0)}, closeEach, false},
 		{"tcp/open", "tcp", map[string]any{tcnpVarCtTimeoutClosing: uint32(0)}, leaveOpen, true},
-		{"tcp/closing-fresh", "tcp", nil, closeEach, true},
+		// Fresh closed flows hold their ports for the closing timeouts;
+		// an hour here, so a slow run cannot see them expire (with the
+		// 1 s default for reset flows, a run over 1 s did).
+		{"tcp/closing-fresh", "tcp", map[string]any{tcnpVarCtTimeoutClosed: uint32(3600), tcnpVarCtTimeoutClosing: uint32(3600)}, closeEach, true},
 		// Closed (FIN both ways, or reset) flows' ports come back after
 		// ct_timeout_closed (0 here), while half-closed ones keep
 		// ct_timeout_closing (10 s, the default here).
 		{"tcp/closed-both", "tcp", map[string]any{tcnpVarCtTimeoutClosed: uint32(0)}, func(i int) flowEnd {
 			return []flowEnd{endBothFIN, endBackendRST}[i%2]
 		}, false},
-		{"tcp/half-closed", "tcp", map[string]any{tcnpVarCtTimeoutClosed: uint32(0)}, func(int) flowEnd { return endClientFIN }, true},
+		{"tcp/half-closed", "tcp", map[string]any{tcnpVarCtTimeoutClosed: uint32(0), tcnpVarCtTimeoutClosing: uint32(3600)}, func(int) flowEnd { return endClientFIN }, true},
 		{"udp/idle", "udp", map[string]any{tcnpVarCtTimeoutUdp: uint32(0)}, leaveOpen, false},
-		{"udp/fresh", "udp", nil, leaveOpen, true},
+		{"udp/fresh", "udp", map[string]any{tcnpVarCtTimeoutUdp: uint32(3600)}, leaveOpen, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Room for every flow's two entries: LRU eviction must not
