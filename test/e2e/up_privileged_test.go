@@ -405,8 +405,31 @@ func TestRollingUpdateWithoutFailedRequests(t *testing.T) {
 		hosts      map[string]bool
 	}
 	done := make(chan tally, 1)
+	tl := tally{hosts: map[string]bool{}}
+	exchange := func() {
+		r := client.Exchange(t)
+		if r.Err != "" {
+			tl.failed++
+			if len(tl.errs) < 5 {
+				tl.errs = append(tl.errs, r.Err)
+			}
+			return
+		}
+		tl.ok++
+		if _, rest, ok := strings.Cut(r.Answer, "hostname="); ok {
+			tl.hosts[strings.Fields(rest)[0]] = true
+		}
+	}
+	// The loop has reached every old pod before the update starts: the
+	// update can retire an old pod within 0.1 s of the patch, sooner than
+	// a loop that is only starting would reach it.
+	for i := 0; i < 10000 && len(tl.hosts) < int(replicas); i++ {
+		exchange()
+	}
+	if len(tl.hosts) < int(replicas) {
+		t.Fatalf("before the update %d requests reached %d pods, want all %d", tl.ok+tl.failed, len(tl.hosts), replicas)
+	}
 	go func() {
-		tl := tally{hosts: map[string]bool{}}
 		for i := 0; i < 100000; i++ {
 			select {
 			case <-stop:
@@ -414,18 +437,7 @@ func TestRollingUpdateWithoutFailedRequests(t *testing.T) {
 				return
 			default:
 			}
-			r := client.Exchange(t)
-			if r.Err != "" {
-				tl.failed++
-				if len(tl.errs) < 5 {
-					tl.errs = append(tl.errs, r.Err)
-				}
-				continue
-			}
-			tl.ok++
-			if _, rest, ok := strings.Cut(r.Answer, "hostname="); ok {
-				tl.hosts[strings.Fields(rest)[0]] = true
-			}
+			exchange()
 		}
 		done <- tl
 	}()
@@ -445,7 +457,7 @@ func TestRollingUpdateWithoutFailedRequests(t *testing.T) {
 	took := time.Since(start)
 	time.Sleep(time.Second) // requests against the final set too
 	close(stop)
-	tl := <-done
+	tl = <-done
 	t.Logf("rolling update of %d replicas took %s; %d requests, %d failed, answered by %d pods", replicas, took, tl.ok+tl.failed, tl.failed, len(tl.hosts))
 	if tl.failed > 0 {
 		t.Fatalf("%d of %d requests failed during the rolling update, e.g. %v", tl.failed, tl.ok+tl.failed, tl.errs)
