@@ -10,9 +10,10 @@
  * port reusable after ct_timeout_closed). Nothing sweeps the map; a dead flow is noticed
  * where it costs something:
  *  - ct4_alloc_snat reuses the source port of a dead flow (below), which
- *    is what keeps a busy remote backend from running out of the 4,536
- *    ports: entries otherwise left only by LRU eviction, so after ~4,500
- *    flows to one backend nearly every new SYN found no free port;
+ *    is what keeps a busy remote backend from running out of ports:
+ *    entries otherwise left only by LRU eviction, so once a backend's
+ *    range had carried that many flows nearly every new SYN found no
+ *    free port;
  *  - a packet matching a closing entry idle for ct_timeout_closing is a
  *    new flow (np_decide), as the kernel treats a SYN on a TIME_WAIT
  *    tuple.
@@ -27,13 +28,27 @@
 #include "common.h"
 #include "nodeport_maps.h"
 
-/* SNAT source ports: above Linux's default ephemeral range (32768-60999),
- * so the node's own connections to a backend never collide with them.
+/* SNAT source ports: every port from 1024 up outside the node's ephemeral
+ * range (net.ipv4.ip_local_port_range), as two segments that Go sets at
+ * load, [low_first, low_first+low_count) and [high_first,
+ * high_first+high_count). The node's own connections take their source
+ * ports from the ephemeral range, so they never collide with a
+ * translated flow's tuple; a server
+ * listening on a port of these segments does not either: a reply entry
+ * matches only packets from the backend's service port, which a backend
+ * never connects from. Defaults for Linux's default range (32768-60999):
+ * 1024-32767 and 61000-65535, 36,280 ports per backend (61000-65535
+ * alone, 4,536, capped short connections to one remote backend at
+ * ~4,500/s with the 1 s closed timeout).
  * 32 probes: with the ports of dead flows reusable, a probe fails only on
  * a live flow, and at 90% of the range busy 32 probes still find a free
- * port 96.6% of the time (8: 57%). */
-#define NAT_PORT_MIN 61000
-#define NAT_PORT_RANGE 4536
+ * port 96.6% of the time (8: 57%). The stride is prime: Go keeps the
+ * port count off its multiples, so the probes visit 32 distinct ports. */
+volatile const __u32 snat_low_first = 1024;
+volatile const __u32 snat_low_count = 31744;
+volatile const __u32 snat_high_first = 61000;
+volatile const __u32 snat_high_count = 4536;
+#define NAT_PORT_STRIDE 7919
 #define NAT_PORT_TRIES 32
 
 /* last_seen's tick: 2^24 ns, about 16.8 ms, so an entry is written at
@@ -52,7 +67,7 @@
  *   retransmitted FINs; a half-closed flow still moving data in one
  *   direction stays fresh, since both entries are checked.
  * ct_timeout_tcp, 6 h: Cilium's established-TCP lifetime. The kernel's
- *   5 days suits a 28k-port range per destination; here 4,536 ports per
+ *   5 days suits its 64k-port range per destination; here ~36k per
  *   backend. Above Linux's default keepalive time (2 h), so a connection
  *   kept alive by keepalive probes is never taken.
  * ct_timeout_udp, 60 s: Cilium's non-TCP lifetime, between the kernel's
@@ -65,7 +80,8 @@ volatile const __u32 ct_timeout_closing = 10;
  * is over but for the last ACK and a retransmitted FIN; after a second
  * its port may carry a new flow (the kernel lets a SYN take a TIME_WAIT
  * tuple at once). With 10 s, 4,536 ports carried ~450 short connections
- * a second to one remote backend; with 1 s, ~4,500. */
+ * a second to one remote backend; with 1 s, ~4,500 (and 36,280 ports,
+ * ~36,000). */
 volatile const __u32 ct_timeout_closed = 1;
 volatile const __u32 ct_timeout_tcp = 6 * 3600;
 volatile const __u32 ct_timeout_udp = 60;
@@ -200,7 +216,13 @@ static long ct4_snat_try(__u64 i, void *ctx)
 	struct ct4_snat_probe *s = ctx;
 	struct ct4_entry *old;
 	struct ct4_key rk;
-	__u16 port = NAT_PORT_MIN + (s->hash + (__u32)i * 7919) % NAT_PORT_RANGE;
+	__u32 n = snat_low_count + snat_high_count, idx;
+	__u16 port;
+
+	if (!n)
+		return 1;
+	idx = (s->hash + (__u32)i * NAT_PORT_STRIDE) % n;
+	port = idx < snat_low_count ? snat_low_first + idx : snat_high_first + (idx - snat_low_count);
 
 	s->fwd.nat_sport = bpf_htons(port);
 	ct4_reverse_key(&rk, &s->fwd, s->proto);

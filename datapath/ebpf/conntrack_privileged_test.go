@@ -115,7 +115,7 @@ func distinctPorts(t *testing.T, ports []uint16) int {
 }
 
 // TestTCSNATReclaimsDeadFlows: 10,000 flows to one remote backend (more
-// than twice the 4,536 SNAT ports) all get a port when each closes (reuse
+// than twice the fixture's 4,536 SNAT ports) all get a port when each closes (reuse
 // after the closing timeout, 0 here) or, for UDP, goes idle (UDP timeout
 // 0); left open and fresh they exhaust the range: drops counted as
 // nat_ports, and never a port handed to two open flows.
@@ -260,4 +260,50 @@ func TestUplinkVerifierCost(t *testing.T) {
 			t.Errorf("%s: the verifier walked %d instructions, want under 100k (a tenth of its limit)", name, n)
 		}
 	}
+}
+
+// TestTCSNATDefaultPorts: with the ports left by Linux's default
+// ephemeral range (32768-60999), 20,000 open flows to one remote backend
+// (over four times the old 61000-65535 range) all get distinct ports,
+// from both segments and never from the ephemeral range, where the
+// node's own connections to the backend would collide with them.
+func TestTCSNATDefaultPorts(t *testing.T) {
+	const n = 20000
+	def, err := snatPortsOutside(32768, 60999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newNPFixtureWith(t, 4*n, map[string]any{
+		tcnpVarSnatLowFirst: def.LowFirst, tcnpVarSnatLowCount: def.LowCount,
+		tcnpVarSnatHighFirst: def.HighFirst, tcnpVarSnatHighCount: def.HighCount,
+	})
+	f.apply(npState(nil, npBackend(npRemote, "node2")))
+	ports := make([]uint16, 0, n)
+	var low, high int
+	for i := range n {
+		ret, s := f.ingress(t, fromClient("tcp", npNode, uint16(2000+i), npNodePrt))
+		if ret != tcRedirect || s.src != npNode || s.dst != npRemote {
+			t.Fatalf("flow %d: verdict %d, %s:%d -> %s:%d, want a redirect from %s to %s", i, ret, s.src, s.sport, s.dst, s.dport, npNode, npRemote)
+		}
+		switch {
+		case s.sport >= 1024 && s.sport <= 32767:
+			low++
+		case s.sport >= 61000:
+			high++
+		default:
+			t.Fatalf("flow %d got SNAT port %d: below 1024 or in the ephemeral range 32768-60999", i, s.sport)
+		}
+		ports = append(ports, s.sport)
+	}
+	if got := distinctPorts(t, ports); got != n {
+		t.Fatalf("%d distinct ports for %d open flows", got, n)
+	}
+	if dropped := f.reason(socklbWeirReasonWEIR_REASON_NAT_PORTS); dropped != 0 {
+		t.Fatalf("nat_ports counted %d drops, want none", dropped)
+	}
+	// A uniform pick puts ~87% in the low segment (31,744 of 36,280).
+	if low < n/2 || high < n/20 {
+		t.Fatalf("ports from 1024-32767: %d, from 61000-65535: %d, of %d: want both segments used in proportion", low, high, n)
+	}
+	checkSNATConsistent(t, f)
 }

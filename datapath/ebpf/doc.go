@@ -25,10 +25,12 @@
 // the node's own processes and pods never reaches the uplink's ingress:
 // the socket LB has translated it already. A backend behind the uplink
 // (another node; externalTrafficPolicy Cluster) is also SNATed to the
-// uplink's address on a port from 61000-65535 and sent out with
-// bpf_redirect / bpf_redirect_neigh after a FIB lookup, and its replies
-// are translated back in BPF too (the stack would drop them as martians).
-// Those 4,536 ports per backend are why conntrack tracks liveness (issue
+// uplink's address on a port from 1024 up outside the node's ephemeral
+// range (read at start from net.ipv4.ip_local_port_range: 1024-32767 and
+// 61000-65535 by default, so no node-local connection collides) and sent
+// out with bpf_redirect / bpf_redirect_neigh after a FIB lookup, and its
+// replies are translated back in BPF too (the stack would drop them as
+// martians). Those ports per backend are why conntrack tracks liveness (issue
 // #4; bpf/lib/ct.h): each entry keeps when a packet last matched it and
 // whether a TCP FIN or RST was seen either way. A new flow's port search
 // (32 probes, under bpf_loop) takes over the port of a dead flow, one

@@ -81,10 +81,65 @@ type uplink struct {
 	Index   int
 	Addr    netip.Addr // its first IPv4 address: the SNAT source
 	XDPMode XDPMode
+	// SNATPorts are the source ports flows to remote backends get.
+	SNATPorts snatPorts
 }
 
-// findUplink reads name's index and IPv4 address in the calling thread's
-// network namespace.
+// snatPorts are two segments of source ports, [LowFirst,
+// LowFirst+LowCount) and [HighFirst, HighFirst+HighCount): the ports
+// from 1024 up outside the node's ephemeral range, which its own
+// connections never take (bpf/lib/ct.h says why that is enough).
+type snatPorts struct {
+	LowFirst, LowCount, HighFirst, HighCount uint32
+}
+
+// natPortStride is NAT_PORT_STRIDE in bpf/lib/ct.h: the probes for a
+// free port step by it modulo the port count.
+const natPortStride = 7919
+
+// snatPortsOutside returns the SNAT ports for the ephemeral range
+// [lo, hi], or an error when it leaves none. A count that is a multiple
+// of the probe stride loses one port, so the probes never repeat one.
+func snatPortsOutside(lo, hi int) (snatPorts, error) {
+	if lo < 1 || hi > 65535 || lo > hi {
+		return snatPorts{}, fmt.Errorf("ephemeral port range %d-%d is not a range of ports", lo, hi)
+	}
+	var p snatPorts
+	if lo > 1024 {
+		p.LowFirst, p.LowCount = 1024, uint32(lo-1024)
+	}
+	if hi < 65535 {
+		p.HighFirst, p.HighCount = uint32(hi+1), uint32(65535-hi)
+	}
+	if p.LowCount+p.HighCount == 0 {
+		return p, fmt.Errorf("ephemeral port range %d-%d leaves no port from 1024 up to translate flows to remote backends from (narrow net.ipv4.ip_local_port_range)", lo, hi)
+	}
+	if (p.LowCount+p.HighCount)%natPortStride == 0 {
+		if p.HighCount > 0 {
+			p.HighCount--
+		} else {
+			p.LowCount--
+		}
+	}
+	return p, nil
+}
+
+// ephemeralPorts reads net.ipv4.ip_local_port_range of the calling
+// thread's network namespace.
+func ephemeralPorts() (lo, hi int, err error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read the ephemeral port range: %w", err)
+	}
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0, 0, fmt.Errorf("parse the ephemeral port range %q: %w", strings.TrimSpace(string(b)), err)
+	}
+	return lo, hi, nil
+}
+
+// findUplink reads name's index and IPv4 address, and the ports left
+// for SNAT by the ephemeral range, in the calling thread's network
+// namespace.
 func findUplink(name string) (uplink, error) {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
@@ -94,12 +149,24 @@ func findUplink(name string) (uplink, error) {
 	if err != nil {
 		return uplink{}, fmt.Errorf("uplink %s addresses: %w", name, err)
 	}
+	up := uplink{Name: name, Index: ifc.Index}
 	for _, a := range addrs {
 		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
-			return uplink{Name: name, Index: ifc.Index, Addr: p.Addr()}, nil
+			up.Addr = p.Addr()
+			break
 		}
 	}
-	return uplink{}, fmt.Errorf("uplink %s has no IPv4 address to masquerade remote backends with", name)
+	if !up.Addr.IsValid() {
+		return uplink{}, fmt.Errorf("uplink %s has no IPv4 address to masquerade remote backends with", name)
+	}
+	lo, hi, err := ephemeralPorts()
+	if err == nil {
+		up.SNATPorts, err = snatPortsOutside(lo, hi)
+	}
+	if err != nil {
+		return uplink{}, fmt.Errorf("uplink %s: %w", name, err)
+	}
+	return up, nil
 }
 
 // nodePort is the uplink path of one node: TC (and XDP) programs, their
@@ -147,6 +214,10 @@ func nodePortSpecs(cfg Config, up uplink) (tc, xdp *ebpf.CollectionSpec, err err
 			tcnpVarUplinkIfindex: uint32(up.Index),
 			tcnpVarSnatAddr:      addrBits(up.Addr),
 			tcnpVarMaglevM:       uint32(cfg.MaglevSize),
+			tcnpVarSnatLowFirst:  up.SNATPorts.LowFirst,
+			tcnpVarSnatLowCount:  up.SNATPorts.LowCount,
+			tcnpVarSnatHighFirst: up.SNATPorts.HighFirst,
+			tcnpVarSnatHighCount: up.SNATPorts.HighCount,
 		} {
 			if err := spec.Variables[name].Set(v); err != nil {
 				return nil, nil, fmt.Errorf("set %s: %w", name, err)

@@ -47,13 +47,15 @@ var (
 
 // Verdicts as the programs return them.
 const (
-	tcxNext     = 0xffffffff // TC_ACT_UNSPEC: not ours, on to the next program
-	tcOK        = 0
-	tcShot      = 2
-	tcRedirect  = 7
-	xdpDrop     = 1
-	xdpPass     = 2
-	xdpTX       = 3
+	tcxNext    = 0xffffffff // TC_ACT_UNSPEC: not ours, on to the next program
+	tcOK       = 0
+	tcShot     = 2
+	tcRedirect = 7
+	xdpDrop    = 1
+	xdpPass    = 2
+	xdpTX      = 3
+	// The fixture's SNAT ports: one segment, small enough for tests to
+	// exhaust (TestTCSNATDefaultPorts covers the default two).
 	natPortLow  = 61000
 	natPortHigh = 65535
 )
@@ -99,7 +101,8 @@ func newNPFixtureWith(t testing.TB, ctSize int, vars map[string]any) *npFixture 
 		t.Fatal("no up0 in the fixture namespace")
 	}
 	cfg := Config{MaglevSize: DefaultMaglevSize, Sizes: MapSizes{Frontends: 1024, Services: 1024, Slots: 4096, RevNAT: 1024, Affinity: 1024, Conntrack: ctSize}}
-	up := uplink{Name: "up0", Index: ifindex, Addr: netip.MustParseAddr(npNode)}
+	up := uplink{Name: "up0", Index: ifindex, Addr: netip.MustParseAddr(npNode),
+		SNATPorts: snatPorts{HighFirst: natPortLow, HighCount: natPortHigh - natPortLow + 1}}
 	tcSpec, xdpSpec, err := nodePortSpecs(cfg, up)
 	if err != nil {
 		t.Fatal(err)

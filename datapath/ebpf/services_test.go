@@ -239,3 +239,34 @@ func TestApplyServicesOneEndpointWritesOnePort(t *testing.T) {
 		t.Fatalf("writes = %q; want %q", m.ops, want)
 	}
 }
+
+func TestSNATPortsOutside(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi int
+		want   snatPorts
+		err    string
+	}{
+		{32768, 60999, snatPorts{LowFirst: 1024, LowCount: 31744, HighFirst: 61000, HighCount: 4536}, ""},
+		{1024, 60999, snatPorts{HighFirst: 61000, HighCount: 4536}, ""},
+		{1, 65534, snatPorts{HighFirst: 65535, HighCount: 1}, ""},
+		{32768, 65535, snatPorts{LowFirst: 1024, LowCount: 31744}, ""},
+		// 7919 ports, a multiple of the probe stride: one fewer.
+		{1024, 65535 - 7919, snatPorts{HighFirst: 65536 - 7919, HighCount: 7918}, ""},
+		{1024 + 7919, 65535, snatPorts{LowFirst: 1024, LowCount: 7918}, ""},
+		{1024, 65535, snatPorts{}, "leaves no port"},
+		{1000, 65535, snatPorts{}, "leaves no port"},
+		{60999, 32768, snatPorts{}, "not a range"},
+		{0, 100, snatPorts{}, "not a range"},
+	} {
+		got, err := snatPortsOutside(tc.lo, tc.hi)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%d-%d: error %v, want one saying %q", tc.lo, tc.hi, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%d-%d: %+v, %v; want %+v", tc.lo, tc.hi, got, err, tc.want)
+		}
+	}
+}

@@ -213,6 +213,10 @@ const (
 	tcnpVarCtTimeoutUdp     = "ct_timeout_udp"
 	tcnpVarMaglevM          = "maglev_m"
 	tcnpVarSnatAddr         = "snat_addr"
+	tcnpVarSnatHighCount    = "snat_high_count"
+	tcnpVarSnatHighFirst    = "snat_high_first"
+	tcnpVarSnatLowCount     = "snat_low_count"
+	tcnpVarSnatLowFirst     = "snat_low_first"
 	tcnpVarUplinkIfindex    = "uplink_ifindex"
 )
 
@@ -293,6 +297,10 @@ type tcnpVariableSpecs struct {
 	CtTimeoutUdp     *ebpf.VariableSpec `ebpf:"ct_timeout_udp"`
 	MaglevM          *ebpf.VariableSpec `ebpf:"maglev_m"`
 	SnatAddr         *ebpf.VariableSpec `ebpf:"snat_addr"`
+	SnatHighCount    *ebpf.VariableSpec `ebpf:"snat_high_count"`
+	SnatHighFirst    *ebpf.VariableSpec `ebpf:"snat_high_first"`
+	SnatLowCount     *ebpf.VariableSpec `ebpf:"snat_low_count"`
+	SnatLowFirst     *ebpf.VariableSpec `ebpf:"snat_low_first"`
 	UplinkIfindex    *ebpf.VariableSpec `ebpf:"uplink_ifindex"`
 }
 
@@ -360,6 +368,10 @@ type tcnpVariables struct {
 	CtTimeoutUdp     *ebpf.Variable `ebpf:"ct_timeout_udp"`
 	MaglevM          *ebpf.Variable `ebpf:"maglev_m"`
 	SnatAddr         *ebpf.Variable `ebpf:"snat_addr"`
+	SnatHighCount    *ebpf.Variable `ebpf:"snat_high_count"`
+	SnatHighFirst    *ebpf.Variable `ebpf:"snat_high_first"`
+	SnatLowCount     *ebpf.Variable `ebpf:"snat_low_count"`
+	SnatLowFirst     *ebpf.Variable `ebpf:"snat_low_first"`
 	UplinkIfindex    *ebpf.Variable `ebpf:"uplink_ifindex"`
 }
 

@@ -173,6 +173,10 @@ const (
 	xdpnpVarCtTimeoutUdp     = "ct_timeout_udp"
 	xdpnpVarMaglevM          = "maglev_m"
 	xdpnpVarSnatAddr         = "snat_addr"
+	xdpnpVarSnatHighCount    = "snat_high_count"
+	xdpnpVarSnatHighFirst    = "snat_high_first"
+	xdpnpVarSnatLowCount     = "snat_low_count"
+	xdpnpVarSnatLowFirst     = "snat_low_first"
 	xdpnpVarUplinkIfindex    = "uplink_ifindex"
 )
 
@@ -250,6 +254,10 @@ type xdpnpVariableSpecs struct {
 	CtTimeoutUdp     *ebpf.VariableSpec `ebpf:"ct_timeout_udp"`
 	MaglevM          *ebpf.VariableSpec `ebpf:"maglev_m"`
 	SnatAddr         *ebpf.VariableSpec `ebpf:"snat_addr"`
+	SnatHighCount    *ebpf.VariableSpec `ebpf:"snat_high_count"`
+	SnatHighFirst    *ebpf.VariableSpec `ebpf:"snat_high_first"`
+	SnatLowCount     *ebpf.VariableSpec `ebpf:"snat_low_count"`
+	SnatLowFirst     *ebpf.VariableSpec `ebpf:"snat_low_first"`
 	UplinkIfindex    *ebpf.VariableSpec `ebpf:"uplink_ifindex"`
 }
 
@@ -315,6 +323,10 @@ type xdpnpVariables struct {
 	CtTimeoutUdp     *ebpf.Variable `ebpf:"ct_timeout_udp"`
 	MaglevM          *ebpf.Variable `ebpf:"maglev_m"`
 	SnatAddr         *ebpf.Variable `ebpf:"snat_addr"`
+	SnatHighCount    *ebpf.Variable `ebpf:"snat_high_count"`
+	SnatHighFirst    *ebpf.Variable `ebpf:"snat_high_first"`
+	SnatLowCount     *ebpf.Variable `ebpf:"snat_low_count"`
+	SnatLowFirst     *ebpf.Variable `ebpf:"snat_low_first"`
 	UplinkIfindex    *ebpf.Variable `ebpf:"uplink_ifindex"`
 }
 
