@@ -732,12 +732,13 @@ func TestPodsAcrossNodes(t *testing.T) {
 // loads: a burst of 100 pods created at once, which measures how fast the
 // node drains a queue, and 100 pods paced at 10/s, the load the
 // Kubernetes density test applies, which measures the latency of one pod
-// on a busy node. The watch starts before the first create.
+// on a busy node, and at 20/s, twice that. The watch starts before the
+// first create.
 func BenchmarkPodStartup100(b *testing.B) {
 	for _, load := range []struct {
 		name string
 		gap  time.Duration
-	}{{"burst", 0}, {"paced-10per-s", 100 * time.Millisecond}} {
+	}{{"burst", 0}, {"paced-10per-s", 100 * time.Millisecond}, {"paced-20per-s", 50 * time.Millisecond}} {
 		b.Run(load.name, func(b *testing.B) { podStartup(b, 100, load.gap) })
 	}
 }
