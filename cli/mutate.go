@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -455,10 +457,19 @@ type LogsOptions struct {
 	Previous   bool
 	TailLines  int64 // -1: all
 	Timestamps bool
+	// Since shows only lines newer than that (kubectl's --since, sent
+	// as sinceSeconds rounded to whole seconds); SinceTime only lines
+	// after that RFC3339 time (--since-time). At most one is set.
+	Since     time.Duration
+	SinceTime string
 }
 
 // Logs streams a pod's log through the pods/log subresource.
 func (c *Client) Logs(ctx context.Context, s Streams, o LogsOptions, args []string) error {
+	since, err := o.sinceParams()
+	if err != nil {
+		return err
+	}
 	name, err := podArg(args)
 	if err != nil {
 		return err
@@ -486,6 +497,7 @@ func (c *Client) Logs(ctx context.Context, s Streams, o LogsOptions, args []stri
 	if o.TailLines >= 0 {
 		params["tailLines"] = fmt.Sprint(o.TailLines)
 	}
+	maps.Copy(params, since)
 	body, err := c.rawStream(ctx, "/api/v1/namespaces/"+c.Namespace+"/pods/"+name+"/log", params, "")
 	if err != nil {
 		return err
@@ -496,6 +508,30 @@ func (c *Client) Logs(ctx context.Context, s Streams, o LogsOptions, args []stri
 		return nil
 	}
 	return err
+}
+
+// sinceParams validates --since and --since-time as kubectl does and
+// returns their query parameters.
+func (o LogsOptions) sinceParams() (map[string]string, error) {
+	if o.SinceTime != "" && o.Since != 0 {
+		return nil, errors.New("at most one of `sinceTime` or `sinceSeconds` may be specified")
+	}
+	if o.Since < 0 {
+		return nil, errors.New("--since must be greater than 0")
+	}
+	p := map[string]string{}
+	if o.SinceTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, o.SinceTime)
+		if err != nil {
+			return nil, fmt.Errorf("--since-time: %q is not an RFC3339 time", o.SinceTime)
+		}
+		p["sinceTime"] = t.UTC().Format(time.RFC3339)
+	}
+	if o.Since > 0 {
+		// Whole seconds, at least one: the API refuses sinceSeconds=0.
+		p["sinceSeconds"] = strconv.FormatInt(max(1, int64(o.Since.Round(time.Second)/time.Second)), 10)
+	}
+	return p, nil
 }
 
 func podArg(args []string) (string, error) {

@@ -117,7 +117,8 @@ func TestPodLogAndExecProxy(t *testing.T) {
 	ctx := t.Context()
 	admin := s.Client(t)
 	logA := filepath.Join(t.TempDir(), "a.log")
-	if err := os.WriteFile(logA, []byte("one\ntwo\nthree\n"), 0o600); err != nil {
+	cri := "2026-01-02T03:04:05Z stdout F one\n2026-01-02T03:04:06Z stdout F two\n2026-01-02T03:04:07.5Z stderr F three\n"
+	if err := os.WriteFile(logA, []byte(cri), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mk := func(name, node string, containers ...string) *corev1.Pod {
@@ -185,6 +186,7 @@ func TestPodLogAndExecProxy(t *testing.T) {
 		b, err := io.ReadAll(rc)
 		return string(b), err
 	}
+	sinceTime := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC))
 	for _, tc := range []struct {
 		name    string
 		pod     string
@@ -201,7 +203,12 @@ func TestPodLogAndExecProxy(t *testing.T) {
 		{name: "missing pod", pod: "nope", wantErr: `pods "nope" not found`},
 		{name: "unscheduled pod", pod: "pending", wantErr: "pod pending does not have a host assigned"},
 		{name: "no previous", pod: "web", opts: corev1.PodLogOptions{Container: "a", Previous: true}, wantErr: `previous terminated container "a" in pod "web" not found`},
-		{name: "timestamps", pod: "web", opts: corev1.PodLogOptions{Container: "a", Timestamps: true}, wantErr: "timestamps: weir's container logs do not record a time per line"},
+		{name: "timestamps", pod: "web", opts: corev1.PodLogOptions{Container: "a", Timestamps: true},
+			want: "2026-01-02T03:04:05.000000000Z one\n2026-01-02T03:04:06.000000000Z two\n2026-01-02T03:04:07.500000000Z three\n"},
+		{name: "since time", pod: "web", opts: corev1.PodLogOptions{Container: "a", SinceTime: &sinceTime}, want: "two\nthree\n"},
+		{name: "since seconds", pod: "web", opts: corev1.PodLogOptions{Container: "a", SinceSeconds: new(int64(3600))}, want: ""},
+		{name: "both since", pod: "web", opts: corev1.PodLogOptions{Container: "a", SinceTime: &sinceTime, SinceSeconds: new(int64(10))},
+			wantErr: "at most one of `sinceTime` or `sinceSeconds` may be specified"},
 	} {
 		t.Run("log/"+tc.name, func(t *testing.T) {
 			got, err := logs(admin, tc.pod, &tc.opts)

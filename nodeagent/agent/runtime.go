@@ -81,5 +81,7 @@ func startRuntime(ctx context.Context, cfg Config, c kubernetes.Interface, node 
 		cc.Close()
 		return nil, nil, nil, err
 	}
-	return rt, nw, func() { nw.Close(); cc.Close() }, nil
+	// rt.Close stops copying container output; the containers run on
+	// and the next agent process attaches to their output again.
+	return rt, nw, func() { rt.Close(); nw.Close(); cc.Close() }, nil
 }

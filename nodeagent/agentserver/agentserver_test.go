@@ -1,14 +1,22 @@
 package agentserver
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"weir.dev/weir/nodeagent/crilog"
 	"weir.dev/weir/nodeagent/runtime"
 )
 
@@ -26,8 +34,14 @@ func TestParseLogOptions(t *testing.T) {
 		{name: "negative tail", query: "tailLines=-2", wantErr: `tailLines: "-2" is not a non-negative integer`},
 		{name: "zero limit", query: "limitBytes=0", wantErr: `limitBytes: "0" is not a positive integer`},
 		{name: "bad bool", query: "follow=yes", wantErr: `follow: "yes" is not a boolean`},
-		{name: "timestamps", query: "timestamps=true", wantErr: "timestamps: weir's container logs do not record a time per line"},
-		{name: "since", query: "sinceSeconds=10", wantErr: "sinceSeconds: weir's container logs do not record a time per line"},
+		{name: "timestamps", query: "timestamps=true", want: LogOptions{TailLines: -1, Timestamps: true}},
+		{name: "since seconds", query: "sinceSeconds=10", want: LogOptions{TailLines: -1, SinceSeconds: 10}},
+		{name: "since time", query: "sinceTime=2026-01-02T03:04:05Z", want: LogOptions{TailLines: -1, SinceTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}},
+		{name: "zero since seconds", query: "sinceSeconds=0", wantErr: `sinceSeconds: "0" is not a positive integer`},
+		{name: "bad since seconds", query: "sinceSeconds=1h", wantErr: `sinceSeconds: "1h" is not a positive integer`},
+		{name: "bad since time", query: "sinceTime=yesterday", wantErr: `sinceTime: "yesterday" is not an RFC3339 time`},
+		{name: "both since", query: "sinceSeconds=10&sinceTime=2026-01-02T03:04:05Z", wantErr: "at most one of `sinceTime` or `sinceSeconds` may be specified"},
+		{name: "bad timestamps", query: "timestamps=maybe", wantErr: `timestamps: "maybe" is not a boolean`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, _ := url.ParseQuery(tc.query)
@@ -45,6 +59,123 @@ func TestParseLogOptions(t *testing.T) {
 				t.Fatalf("options (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestCopyLog prints a CRI log file: contents, timestamps, since and
+// limits over a file with a line split in P records, a raw line and an
+// unterminated end; following, a record written in two pieces is printed
+// once whole, and what comes before the container stops is printed.
+func TestCopyLog(t *testing.T) {
+	file := "2026-01-02T03:04:05.1Z stdout F one\n" +
+		"2026-01-02T03:04:06Z stderr P half \n" +
+		"2026-01-02T03:04:06.5Z stderr F and half\n" +
+		"not a record\n" +
+		"2026-01-02T03:04:07Z stdout F two\n" +
+		"2026-01-02T03:04:08Z stdout P no newline"
+	path := filepath.Join(t.TempDir(), "0.log")
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		opts crilog.Options
+		tail int64
+		want string
+	}{
+		{name: "all", want: "one\nhalf and half\nnot a record\ntwo\nno newline"},
+		{name: "timestamps", opts: crilog.Options{Timestamps: true}, want: "2026-01-02T03:04:05.100000000Z one\n" +
+			"2026-01-02T03:04:06.000000000Z half and half\nnot a record\n2026-01-02T03:04:07.000000000Z two\n2026-01-02T03:04:08.000000000Z no newline"},
+		{name: "since", opts: crilog.Options{Since: time.Date(2026, 1, 2, 3, 4, 7, 0, time.UTC)}, want: "not a record\ntwo\nno newline"},
+		{name: "tail counts records", tail: 3, want: "not a record\ntwo\nno newline"},
+		{name: "limit", opts: crilog.Options{LimitBytes: 9}, want: "one\nhalf "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if tc.tail > 0 {
+				off, err := TailOffset(f, int64(len(file)), tc.tail)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Seek(off, 0)
+			}
+			var out bytes.Buffer
+			err = copyLog(t.Context(), &out, func() {}, f, crilog.NewPrinter(tc.opts), false, nil)
+			if err != nil && !errors.Is(err, crilog.ErrLimit) {
+				t.Fatal(err)
+			}
+			if out.String() != tc.want {
+				t.Errorf("printed %q\nwant    %q", out.String(), tc.want)
+			}
+		})
+	}
+
+	t.Run("follow", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "0.log")
+		w, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		w.WriteString("2026-01-02T03:04:05Z stdout F first\n2026-01-02T03:04:06Z stdout F sec")
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var out safeBuffer
+		var running atomic.Bool
+		running.Store(true)
+		done := make(chan error, 1)
+		go func() {
+			done <- copyLog(t.Context(), &out, func() {}, f, crilog.NewPrinter(crilog.Options{}), true,
+				func(context.Context) bool { return running.Load() })
+		}()
+		waitFor(t, &out, "first\n")
+		time.Sleep(3 * followPoll) // the half record must stay unprinted over polls
+		if got := out.String(); got != "first\n" {
+			t.Fatalf("printed %q before the record was complete", got)
+		}
+		w.WriteString("ond\n2026-01-02T03:04:07Z stdout F last\n")
+		running.Store(false)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); got != "first\nsecond\nlast\n" {
+			t.Fatalf("followed %q", got)
+		}
+	})
+}
+
+type safeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func waitFor(t *testing.T, b *safeBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.String() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("printed %q, want %q", b.String(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -1,6 +1,7 @@
 package agentserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"weir.dev/weir/nodeagent/crilog"
 	"weir.dev/weir/nodeagent/runtime"
 )
 
@@ -23,16 +25,31 @@ import (
 type LogOptions struct {
 	Follow   bool
 	Previous bool
-	// TailLines is the number of last lines to start with; -1 is all.
+	// TailLines is the number of last records (file lines) to start
+	// with, as the kubelet counts them; -1 is all.
 	TailLines int64
-	// LimitBytes stops the answer after that many bytes; 0 is no limit.
+	// LimitBytes stops the answer after that many bytes of output; 0 is
+	// no limit.
 	LimitBytes int64
+	// Timestamps prefixes each line with the time it was written.
+	Timestamps bool
+	// SinceSeconds and SinceTime skip records older than that; at most
+	// one is set.
+	SinceSeconds int64
+	SinceTime    time.Time
+}
+
+// Since is the time before which records are skipped, or zero.
+func (o LogOptions) Since(now time.Time) time.Time {
+	if o.SinceSeconds > 0 {
+		return now.Add(-time.Duration(o.SinceSeconds) * time.Second)
+	}
+	return o.SinceTime
 }
 
 // ParseLogOptions reads the kubelet's log query: follow, previous,
-// tailLines, limitBytes. timestamps, sinceSeconds and sinceTime need a
-// time per line, which weir's log files (the container's raw output) do
-// not record, so they are refused rather than ignored.
+// tailLines, limitBytes, timestamps, sinceSeconds, sinceTime, validated
+// as the API server validates PodLogOptions.
 func ParseLogOptions(q url.Values) (LogOptions, error) {
 	o := LogOptions{TailLines: -1}
 	var err error
@@ -40,6 +57,9 @@ func ParseLogOptions(q url.Values) (LogOptions, error) {
 		return o, err
 	}
 	if o.Previous, err = boolParam(q, "previous"); err != nil {
+		return o, err
+	}
+	if o.Timestamps, err = boolParam(q, "timestamps"); err != nil {
 		return o, err
 	}
 	if v := q.Get("tailLines"); v != "" {
@@ -56,17 +76,22 @@ func ParseLogOptions(q url.Values) (LogOptions, error) {
 		}
 		o.LimitBytes = n
 	}
-	ts, err := boolParam(q, "timestamps")
-	if err != nil {
-		return o, err
+	if q.Get("sinceSeconds") != "" && q.Get("sinceTime") != "" {
+		return o, errors.New("at most one of `sinceTime` or `sinceSeconds` may be specified")
 	}
-	if ts {
-		return o, errors.New("timestamps: weir's container logs do not record a time per line")
-	}
-	for _, p := range []string{"sinceSeconds", "sinceTime"} {
-		if q.Get(p) != "" {
-			return o, fmt.Errorf("%s: weir's container logs do not record a time per line", p)
+	if v := q.Get("sinceSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("sinceSeconds: %q is not a positive integer", v)
 		}
+		o.SinceSeconds = n
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return o, fmt.Errorf("sinceTime: %q is not an RFC3339 time", v)
+		}
+		o.SinceTime = t
 	}
 	return o, nil
 }
@@ -130,69 +155,59 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusOK)
-	var out io.Writer = w
-	if o.LimitBytes > 0 {
-		out = &limitWriter{w: w, n: o.LimitBytes}
-	}
-	follow := o.Follow && lf.Running != nil
-	if err := copyLog(r.Context(), out, w, f, follow, lf.Running); err != nil && !errors.Is(err, errLimit) {
-		s.cfg.Logger.Debug("log stream ended", slog.Any("error", err))
-	}
-}
-
-var errLimit = errors.New("limitBytes reached")
-
-type limitWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errLimit
-	}
-	cut := false
-	if int64(len(p)) > l.n {
-		p, cut = p[:l.n], true
-	}
-	n, err := l.w.Write(p)
-	l.n -= int64(n)
-	if err == nil && cut {
-		err = errLimit
-	}
-	return n, err
-}
-
-// copyLog copies f to out; following, it keeps reading as the file grows
-// until the container stops running (then drains what is left) or ctx
-// ends.
-func copyLog(ctx context.Context, out io.Writer, w http.ResponseWriter, f *os.File, follow bool, running func(context.Context) bool) error {
+	p := crilog.NewPrinter(crilog.Options{Since: o.Since(time.Now()), Timestamps: o.Timestamps, LimitBytes: o.LimitBytes})
 	flush := func() {
 		if fl, ok := w.(http.Flusher); ok {
 			fl.Flush()
 		}
 	}
-	buf := make([]byte, 32<<10)
+	follow := o.Follow && lf.Running != nil
+	if err := copyLog(r.Context(), w, flush, f, p, follow, lf.Running); err != nil && !errors.Is(err, crilog.ErrLimit) {
+		s.cfg.Logger.Debug("log stream ended", slog.Any("error", err))
+	}
+}
+
+// copyLog prints the records of f, from where it stands, to out through
+// p; following, it keeps reading as the file grows until the container
+// stops running (then prints what is left) or ctx ends. A last line
+// without its newline is printed only once it is complete, or at the
+// end.
+func copyLog(ctx context.Context, out io.Writer, flush func(), f *os.File, p *crilog.Printer, follow bool, running func(context.Context) bool) error {
+	r := bufio.NewReaderSize(f, 64<<10)
+	var line []byte // a line longer than r's buffer, or incomplete at EOF
 	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			if _, werr := out.Write(buf[:n]); werr != nil {
-				return werr
+		chunk, err := r.ReadSlice('\n')
+		switch {
+		case err == nil:
+			chunk = chunk[:len(chunk)-1]
+			if len(line) > 0 {
+				line = append(line, chunk...)
+				chunk = line
 			}
+			if err := p.Line(out, chunk, true); err != nil {
+				return err
+			}
+			line = line[:0]
 			continue
-		}
-		if err != nil && err != io.EOF {
+		case errors.Is(err, bufio.ErrBufferFull):
+			line = append(line, chunk...)
+			continue
+		case err != io.EOF:
 			return err
 		}
+		line = append(line, chunk...)
 		if !follow {
+			if len(line) > 0 {
+				return p.Line(out, line, false)
+			}
 			return nil
 		}
 		flush()
 		if !running(ctx) {
-			// One last read: output written just before the exit.
-			_, err := io.Copy(out, f)
-			flush()
-			return err
+			// Read on to the end once more: output written just before
+			// the exit.
+			follow = false
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -12,8 +12,15 @@
 // /etc/hosts, /etc/resolv.conf and /etc/hostname, resources as cgroup
 // limits under the node's cgroup parent /weir/<node> (cgroup v1
 // controllers and the unified tree, as runc does with a cgroupsPath), and
-// the basic securityContext fields. A container's output goes to a log
-// file written by its shim, so it survives agent restarts.
+// the basic securityContext fields. A container's output reaches the
+// runtime through two FIFOs (stdout, stderr) that the shim writes, and the
+// runtime writes it to the attempt's log file in the CRI log format
+// (package crilog: a time, the stream and a full/partial tag per line), so
+// logs can be served with timestamps and since filters as the kubelet
+// serves them. The shim keeps the FIFOs open across agent restarts; a new
+// Runtime re-attaches to the FIFOs of every task it finds running, once,
+// and appends to the same file (Close stops copying without touching the
+// containers).
 //
 // Images are pulled as imagePullPolicy says (unset: the API server's
 // default, Always for :latest) through images.Puller, one pull per image
@@ -33,8 +40,8 @@
 // tty, downwardAPI/projected volumes.
 //
 // State lives where it survives an agent restart: containers and their
-// exit records in containerd (labels), addresses in ipam, files under
-// Config.StateDir/<pod UID>. A new Runtime adopts running containers; it
+// exit records in containerd (labels), addresses in ipam, files (logs,
+// FIFOs, volumes) under Config.StateDir/<pod UID>. A new Runtime adopts running containers; it
 // never restarts them.
 //
 // It owns its containerd namespace, the pod directories, the pods' cgroups

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"weir.dev/weir/nodeagent/containerd/containerdtest"
+	"weir.dev/weir/nodeagent/crilog"
 )
 
 // Exec runs in the container with its environment, working directory and
@@ -77,7 +78,7 @@ func TestExec(t *testing.T) {
 	if err != nil || lf.Running == nil || !lf.Running(ctx) {
 		t.Fatalf("current log: %+v %v (want a running attempt)", lf, err)
 	}
-	if b, _ := os.ReadFile(lf.Path); string(b) != "attempt\n" {
+	if b, _ := os.ReadFile(lf.Path); string(crilog.Decode(b)) != "attempt\n" {
 		t.Fatalf("log %q", b)
 	}
 	var nle *NoLogError

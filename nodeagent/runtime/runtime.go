@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -32,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"weir.dev/weir/datapath"
+	"weir.dev/weir/nodeagent/crilog"
 	"weir.dev/weir/nodeagent/images"
 	"weir.dev/weir/nodeagent/podnet"
 )
@@ -138,6 +138,12 @@ type Runtime struct {
 	pullBackoff map[string]pullBackoff
 	// pulling cancels the pull a pod's sync waits for (CancelPull).
 	pulling map[types.UID]context.CancelFunc
+
+	// copiers copy each task's output into its log file, by container
+	// id (logio.go); a task has one from its creation, or from its first
+	// observation by this process, until it is deleted.
+	logsMu  sync.Mutex
+	copiers map[string]*logCopier
 }
 
 // pullBackoff is the state of failed pulls of one image for one pod.
@@ -209,7 +215,7 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
 	return &Runtime{cfg: cfg, puller: puller, pods: map[types.UID]*podState{}, pullBackoff: map[string]pullBackoff{},
-		pulling: map[types.UID]context.CancelFunc{}}, nil
+		pulling: map[types.UID]context.CancelFunc{}, copiers: map[string]*logCopier{}}, nil
 }
 
 // Namespace is the containerd namespace the runtime uses.
@@ -245,8 +251,9 @@ func (r *Runtime) ctx(ctx context.Context) context.Context {
 // PodDir is the directory of pod uid: etc files, volumes, logs.
 func (r *Runtime) PodDir(uid types.UID) string { return filepath.Join(r.cfg.StateDir, string(uid)) }
 
-// LogPath is the log file of attempt of container name in pod uid. The
-// shim writes the container's stdout and stderr to it.
+// LogPath is the log file of attempt of container name in pod uid: the
+// container's stdout and stderr in the CRI log format (package crilog),
+// written by the runtime.
 func (r *Runtime) LogPath(uid types.UID, name string, attempt int) string {
 	return filepath.Join(r.PodDir(uid), "logs", name, strconv.Itoa(attempt)+".log")
 }
@@ -594,6 +601,7 @@ func (r *Runtime) prune(ctx context.Context, uid types.UID, name string, previou
 		if task, err := rec.ctr.Task(ctx, nil); err == nil {
 			_, _ = task.Delete(ctx, client.WithProcessKill)
 		}
+		r.finishLogs(rec.ctr.ID())
 		if err := rec.ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 			r.cfg.Logger.Warn("delete old container", slog.String("container", rec.ctr.ID()), slog.Any("error", err))
 			continue
@@ -918,7 +926,7 @@ func (r *Runtime) create(ctx context.Context, pod *corev1.Pod, ps *podState, c *
 func (r *Runtime) startTask(ctx context.Context, pod *corev1.Pod, ps *podState, c *corev1.Container, rec *record) error {
 	task, err := rec.ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
-		task, err = rec.ctr.NewTask(ctx, cio.LogFile(r.LogPath(pod.UID, c.Name, rec.attempt)))
+		task, err = rec.ctr.NewTask(ctx, r.logCreator(r.LogPath(pod.UID, c.Name, rec.attempt)))
 	}
 	if err != nil {
 		return r.startError(ctx, pod, ps, rec, nil, err)
@@ -926,6 +934,8 @@ func (r *Runtime) startTask(ctx context.Context, pod *corev1.Pod, ps *podState, 
 	if err := task.Start(ctx); err != nil {
 		return r.startError(ctx, pod, ps, rec, task, err)
 	}
+	// The shim has opened the FIFOs since the task's creation.
+	r.releaseLogs(rec.ctr.ID())
 	if _, err := rec.ctr.SetLabels(ctx, map[string]string{labelStartedAt: r.cfg.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
 		return fmt.Errorf("runtime: label %s: %w", rec.ctr.ID(), err)
 	}
@@ -940,6 +950,7 @@ func (r *Runtime) startError(ctx context.Context, pod *corev1.Pod, ps *podState,
 			r.cfg.Logger.Warn("delete task after failed start", slog.String("container", rec.ctr.ID()), slog.Any("error", err))
 		}
 	}
+	r.finishLogs(rec.ctr.ID())
 	now := r.cfg.Now().UTC().Format(time.RFC3339Nano)
 	msg := cause.Error()
 	if len(msg) > 4000 {
@@ -970,6 +981,7 @@ func (r *Runtime) observe(ctx context.Context, pod *corev1.Pod, ps *podState, re
 			if task, err := rec.ctr.Task(ctx, nil); err == nil {
 				_, _ = task.Delete(ctx, client.WithProcessKill)
 			}
+			r.finishLogs(rec.ctr.ID())
 			ps.reaped[rec.ctr.ID()] = true
 		}
 		return o, nil
@@ -1007,8 +1019,12 @@ func (r *Runtime) observe(ctx context.Context, pod *corev1.Pod, ps *podState, re
 		ps.reaped[rec.ctr.ID()] = true
 		o.terminated = t
 	case client.Created:
+		r.attachLogs(ctx, rec, r.LogPath(pod.UID, rec.name, rec.attempt))
 		o.waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
 	default:
+		// The first sight of a running task in this process: after an
+		// agent restart, its output is re-attached to here.
+		r.attachLogs(ctx, rec, r.LogPath(pod.UID, rec.name, rec.attempt))
 		o.running = &corev1.ContainerStateRunning{StartedAt: mtime(started)}
 	}
 	return o, nil
@@ -1033,6 +1049,9 @@ func (r *Runtime) reap(ctx context.Context, pod *corev1.Pod, rec *record, task c
 	if code > 128 && code < 128+65 {
 		t.Signal = code - 128
 	}
+	// The last output must be in the log for FallbackToLogsOnError (and
+	// before the exit shows, for logs --previous).
+	r.drainLogs(rec.ctr.ID())
 	t.Message = r.terminationMessage(pod, rec, code)
 	if err := r.record(ctx, rec, t); err != nil {
 		return nil, err
@@ -1040,6 +1059,7 @@ func (r *Runtime) reap(ctx context.Context, pod *corev1.Pod, rec *record, task c
 	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("runtime: delete task %s: %w", rec.ctr.ID(), err)
 	}
+	r.finishLogs(rec.ctr.ID())
 	return t, nil
 }
 
@@ -1072,6 +1092,7 @@ func (r *Runtime) terminationMessage(pod *corev1.Pod, rec *record, code int32) s
 		for _, c := range allContainers(pod) {
 			if c.Name == rec.name && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
 				b, _ = os.ReadFile(r.LogPath(pod.UID, rec.name, rec.attempt))
+				b = crilog.Decode(b)
 				lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 				if len(lines) > 80 {
 					lines = lines[len(lines)-80:]
@@ -1241,6 +1262,7 @@ func (r *Runtime) stop(ctx context.Context, pod *corev1.Pod, ps *podState, rec *
 	}
 	if st.Status == client.Created {
 		_, err := task.Delete(ctx, client.WithProcessKill)
+		r.finishLogs(rec.ctr.ID())
 		return err
 	}
 	if st.Status != client.Stopped {
@@ -1310,6 +1332,7 @@ func (r *Runtime) RemovePod(ctx context.Context, uid types.UID) error {
 				continue
 			}
 		}
+		r.finishLogs(rec.ctr.ID())
 		if err := rec.ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("runtime: delete container %s: %w", rec.ctr.ID(), err))
 		}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	"weir.dev/weir/nodeagent/containerd/containerdtest"
+	"weir.dev/weir/nodeagent/crilog"
 	"weir.dev/weir/nodeagent/images"
 	"weir.dev/weir/nodeagent/ipam"
 	"weir.dev/weir/nodeagent/podnet"
@@ -159,6 +160,12 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
+// readLog reads a CRI log file back into the container's output.
+func readLog(t *testing.T, path string) string {
+	t.Helper()
+	return string(crilog.Decode([]byte(readFile(t, path))))
+}
+
 func waitFile(t *testing.T, path string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -267,7 +274,7 @@ exec sleep 1000`)
 	if got := readFile(t, filepath.Join(data, "hostname")); got != "envhost\n" {
 		t.Errorf("hostname %q", got)
 	}
-	logs := readFile(t, n.rt.LogPath(pod.UID, "main", 0))
+	logs := readLog(t, n.rt.LogPath(pod.UID, "main", 0))
 	for _, want := range []string{
 		"argv: hello weir from $(POD_IP) / $(GREETING)",
 		"inet " + ip.String() + "/24",
@@ -364,7 +371,7 @@ func TestGracefulStop(t *testing.T) {
 			}
 			t.Logf("stopped in %v with exit code %d", took, term.ExitCode)
 			if tc.wantInLogTag != "" {
-				if logs := readFile(t, n.rt.LogPath(pod.UID, "main", 0)); !strings.Contains(logs, tc.wantInLogTag) {
+				if logs := readLog(t, n.rt.LogPath(pod.UID, "main", 0)); !strings.Contains(logs, tc.wantInLogTag) {
 					t.Errorf("log %q lacks %q", logs, tc.wantInLogTag)
 				}
 			}
@@ -394,7 +401,7 @@ func TestPodsReachEachOther(t *testing.T) {
 	cst := n.syncUntil(t, client, 30*time.Second, func(st corev1.PodStatus) bool {
 		return st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 	})
-	logs := readFile(t, n.rt.LogPath(client.UID, "main", 0))
+	logs := readLog(t, n.rt.LogPath(client.UID, "main", 0))
 	if cst.Phase != corev1.PodSucceeded {
 		t.Fatalf("client %s; log:\n%s", describe(cst), logs)
 	}
@@ -626,7 +633,7 @@ func TestHostNetwork(t *testing.T) {
 	st := n.syncUntil(t, pod, 20*time.Second, func(st corev1.PodStatus) bool {
 		return st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 	})
-	logs := readFile(t, n.rt.LogPath(pod.UID, "main", 0))
+	logs := readLog(t, n.rt.LogPath(pod.UID, "main", 0))
 	if st.Phase != corev1.PodSucceeded || !strings.Contains(logs, "weir0") || !strings.Contains(logs, n.name) {
 		t.Errorf("hostNetwork pod: %s; log:\n%s", describe(st), logs)
 	}

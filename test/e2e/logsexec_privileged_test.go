@@ -65,6 +65,7 @@ func TestLogsAndExec(t *testing.T) {
 	c := up(t, 1, "--dataplane", "iptables")
 	ctx := t.Context()
 	node := c.NodePrefix + "1"
+	began := time.Now()
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	mount := []corev1.VolumeMount{{Name: "shared", MountPath: "/shared"}}
 	pod, err := c.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
@@ -128,6 +129,18 @@ func TestLogsAndExec(t *testing.T) {
 	if got := mustWeir("logs", "duo", "-c", "a", "--tail", "1"); got != "a sees "+marker+"\n" {
 		t.Fatalf("logs -c a --tail 1: %q", got)
 	}
+	// Each line with the time it was written; since filters by it.
+	checkTimestamps(t, mustWeir("logs", "duo", "-c", "a", "--timestamps"), began, []string{"a starting", "a sees " + marker})
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if got := mustWeir("logs", "duo", "-c", "a", "--since-time="+future); got != "" {
+		t.Fatalf("logs --since-time in the future: %q", got)
+	}
+	if got := mustWeir("logs", "duo", "-c", "a", "--since=1h"); got != "a starting\na sees "+marker+"\n" {
+		t.Fatalf("logs --since=1h: %q", got)
+	}
+	if _, errOut, code := weir("", "logs", "duo", "-c", "a", "--since=1h", "--since-time="+future); code != 1 || errOut != "error: at most one of `sinceTime` or `sinceSeconds` may be specified\n" {
+		t.Fatalf("logs --since --since-time: exit %d: %q", code, errOut)
+	}
 	if got := mustWeir("logs", "duo", "-c", "init"); got != "" {
 		t.Fatalf("logs -c init: %q (it writes to the file only)", got)
 	}
@@ -189,6 +202,17 @@ func TestLogsAndExec(t *testing.T) {
 	}
 	if out, errOut, code := c.run(t, "", kc, "logs", "duo", "-c", "a", "--tail=1"); code != 0 || out != "a sees "+marker+"\n" {
 		t.Fatalf("kubectl logs --tail=1: exit %d: %q %s", code, out, errOut)
+	}
+	if out, errOut, code := c.run(t, "", kc, "logs", "duo", "-c", "a", "--timestamps"); code != 0 {
+		t.Fatalf("kubectl logs --timestamps: exit %d: %q %s", code, out, errOut)
+	} else {
+		checkTimestamps(t, out, began, []string{"a starting", "a sees " + marker})
+	}
+	if out, errOut, code := c.run(t, "", kc, "logs", "duo", "-c", "a", "--since-time="+future); code != 0 || out != "" {
+		t.Fatalf("kubectl logs --since-time in the future: exit %d: %q %s", code, out, errOut)
+	}
+	if out, errOut, code := c.run(t, "", kc, "logs", "duo", "-c", "a", "--since=1h"); code != 0 || out != "a starting\na sees "+marker+"\n" {
+		t.Fatalf("kubectl logs --since=1h: exit %d: %q %s", code, out, errOut)
 	}
 	if out, errOut, code := c.run(t, "", kc, "exec", "duo", "-c", "a", "--", "cat", "/shared/marker"); code != 0 || out != marker+"\n" {
 		t.Fatalf("kubectl exec: exit %d: %q %s", code, out, errOut)
@@ -315,6 +339,29 @@ func TestLogsAndExec(t *testing.T) {
 				t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, tc.want)
 			}
 		})
+	}
+}
+
+// checkTimestamps checks the output of logs --timestamps: want's lines,
+// each after an RFC3339 time with nanoseconds (the kubelet's fixed
+// width) between began and now, in order.
+func checkTimestamps(t *testing.T, out string, began time.Time, want []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(want) || !strings.HasSuffix(out, "\n") {
+		t.Fatalf("logs --timestamps: %q, want %d lines", out, len(want))
+	}
+	var last time.Time
+	for i, l := range lines {
+		ts, rest, _ := strings.Cut(l, " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil || len(ts) != len("2006-01-02T15:04:05.000000000Z") || rest != want[i] {
+			t.Fatalf("logs --timestamps line %d: %q, want an RFC3339 time with nanoseconds, a space and %q", i, l, want[i])
+		}
+		if at.Before(began.Add(-time.Second)) || at.After(time.Now()) || at.Before(last) {
+			t.Fatalf("logs --timestamps line %d: time %v out of order or outside the test (began %v)", i, at, began)
+		}
+		last = at
 	}
 }
 

@@ -545,6 +545,19 @@ func TestAgentKillAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	node := c.NodePrefix + "1"
+	// A pod that writes a line every 0.1 s: its log must go on, whole,
+	// across the restart (the new agent re-attaches to its output).
+	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "ticker"},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "t", Image: "weir.local/busybox", ImagePullPolicy: corev1.PullNever,
+			Command: []string{"sh", "-c", `i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.1; done`}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tickerLog := func() string {
+		out, _, _ := c.run(t, "", weirBin, "logs", "ticker")
+		return out
+	}
 	cg := filepath.Join("/sys/fs/cgroup/unified/weir", node)
 	httpSpec := dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(svc.Spec.ClusterIP, "80"), Cgroup: cg, HTTPPath: "/"}
 	cluster.Eventually(t, 120*time.Second, "the Service answers", func() (bool, error) {
@@ -593,12 +606,15 @@ func TestAgentKillAndRestart(t *testing.T) {
 		failures <- errs
 	}()
 
+	cluster.Eventually(t, 60*time.Second, "the ticker logs", func() (bool, error) { return lastTick(tickerLog()) > 0, nil })
+
 	// Kill -9 the node's agent and start it again with the same command.
 	lease, err := c.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pid, argv := agentProcess(t, c, node)
+	atKill := lastTick(tickerLog())
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -635,6 +651,17 @@ func TestAgentKillAndRestart(t *testing.T) {
 	for name, b := range before {
 		if a := after[name]; a != b {
 			t.Errorf("pod %s changed across the agent restart: %+v → %+v", name, b, a)
+		}
+	}
+	// The ticker's log goes on past the restart with no tick missing.
+	var log string
+	cluster.Eventually(t, 60*time.Second, "the ticker's log goes on after the restart", func() (bool, error) {
+		log = tickerLog()
+		return lastTick(log) > atKill+30, nil
+	})
+	for i, l := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
+		if l != fmt.Sprintf("tick %d", i+1) {
+			t.Fatalf("ticker log line %d is %q: output lost or repeated across the agent restart", i+1, l)
 		}
 	}
 }

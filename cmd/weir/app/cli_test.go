@@ -286,6 +286,21 @@ func TestVerbs(t *testing.T) {
 	if _, _, err := weir(t, s, "", "logs", "bb"); err == nil || err.Error() != "Error from server (BadRequest): pod bb does not have a host assigned" {
 		t.Fatalf("logs: %v", err)
 	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--since=1h", "--since-time=2026-01-02T03:04:05Z"}, "error: at most one of `sinceTime` or `sinceSeconds` may be specified"},
+		{[]string{"--since=-1s"}, "error: --since must be greater than 0"},
+		{[]string{"--since-time=yesterday"}, `error: --since-time: "yesterday" is not an RFC3339 time`},
+		// Valid: the request goes out and meets the unscheduled pod.
+		{[]string{"--since=1h", "--timestamps"}, "Error from server (BadRequest): pod bb does not have a host assigned"},
+		{[]string{"--since-time=2026-01-02T03:04:05.5+01:00"}, "Error from server (BadRequest): pod bb does not have a host assigned"},
+	} {
+		if _, _, err := weir(t, s, "", append([]string{"logs", "bb"}, tc.args...)...); err == nil || err.Error() != tc.want {
+			t.Errorf("logs bb %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
 	if got := mustWeir(t, s, "", "delete", "pod", "bb"); got != "pod \"bb\" deleted from default namespace\n" {
 		t.Fatalf("delete: %q", got)
 	}

@@ -386,7 +386,9 @@ func newLogsCommand(g *globals) *cobra.Command {
 	f.BoolVarP(&o.Follow, "follow", "f", false, "stream the log")
 	f.BoolVarP(&o.Previous, "previous", "p", false, "the previous instance of the container")
 	f.Int64Var(&o.TailLines, "tail", -1, "lines of recent log to show (-1: all)")
-	f.BoolVar(&o.Timestamps, "timestamps", false, "include timestamps")
+	f.BoolVar(&o.Timestamps, "timestamps", false, "include timestamps on each line in the log output")
+	f.DurationVar(&o.Since, "since", 0, "only return logs newer than a relative duration like 5s, 2m, or 3h; only one of since-time / since may be used")
+	f.StringVar(&o.SinceTime, "since-time", "", "only return logs after a specific date (RFC3339); only one of since-time / since may be used")
 	return cmd
 }
 
