@@ -41,6 +41,13 @@ type testAgent struct {
 
 func startTestAgent(t *testing.T, cidr string) *testAgent {
 	t.Helper()
+	return startTestAgentWorkers(t, cidr, 8)
+}
+
+// startTestAgentWorkers starts a test agent whose pod loop has workers
+// workers.
+func startTestAgentWorkers(t *testing.T, cidr string, workers int) *testAgent {
+	t.Helper()
 	srv := cluster.Start(t, cluster.WithLoops(cluster.APILoops()))
 	c := srv.Client(t)
 	d := containerdtest.Start(t)
@@ -87,7 +94,7 @@ func startTestAgent(t *testing.T, cidr string) *testAgent {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := a.loop.Run(ctx, 8); err != nil {
+		if err := a.loop.Run(ctx, workers); err != nil {
 			t.Errorf("pod loop: %v", err)
 		}
 	}()
@@ -502,5 +509,72 @@ func (a *testAgent) waitGone(t *testing.T, pod *corev1.Pod, timeout time.Duratio
 			t.Fatalf("pod %s still there %v after its deletion (%v)", pod.Name, timeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTerminationsDoNotHoldUpTheNode: pods whose containers ignore
+// SIGTERM take their whole grace period to stop; on a pod loop of one
+// worker, three of them being deleted hold up neither a new pod's start
+// nor each other's stops (each gets its SIGTERM at once, not after the
+// one before is gone), as on a kubelet, whose pods each have a worker.
+func TestTerminationsDoNotHoldUpTheNode(t *testing.T) {
+	a := startTestAgentWorkers(t, "10.244.61.0/24", 1)
+	const grace = 10
+	var stubborn []*corev1.Pod
+	for i := range 3 {
+		p := a.pod(fmt.Sprintf("stubborn-%d", i), "exec sleep 1000", corev1.RestartPolicyAlways)
+		g := int64(grace)
+		p.Spec.TerminationGracePeriodSeconds = &g
+		stubborn = append(stubborn, a.create(t, p))
+	}
+	for _, p := range stubborn {
+		a.wait(t, p.Name, time.Minute, "running", func(p *corev1.Pod) bool { return main0(p).State.Running != nil })
+	}
+	for _, p := range stubborn {
+		if err := a.c.CoreV1().Pods("default").Delete(t.Context(), p.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := a.create(t, a.pod("fresh", "exec sleep 1000", corev1.RestartPolicyAlways))
+	gone := func() []string {
+		var out []string
+		for _, p := range stubborn {
+			if _, err := a.c.CoreV1().Pods("default").Get(t.Context(), p.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				out = append(out, p.Name)
+			}
+		}
+		return out
+	}
+	// The new pod runs while the deleted ones are still in their grace
+	// period (a stop on the one worker would hold it back 3 × 10 s).
+	for {
+		p, err := a.c.CoreV1().Pods("default").Get(t.Context(), fresh.Name, metav1.GetOptions{})
+		if err == nil && main0(p).State.Running != nil {
+			break
+		}
+		if g := gone(); len(g) > 0 {
+			t.Fatalf("%v gone before the new pod ran (status %s): its start waited for their stops", g, describe(p))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := gone(); len(g) > 0 {
+		t.Fatalf("%v gone before the new pod ran", g)
+	}
+	// When the first deleted pod is gone, every one has been told to stop.
+	deadline := time.Now().Add(10 * grace * time.Second)
+	for len(gone()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no deleted pod gone %d s after the deletes", 10*grace)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, p := range stubborn {
+		if evs := a.events(t, p); eventIndex(evs, "Killing", "Stopping container main") < 0 {
+			t.Errorf("pod %s: no Killing event when the first deleted pod was gone: the stops ran one after another; events:\n%s",
+				p.Name, strings.Join(evs, "\n"))
+		}
+	}
+	for _, p := range stubborn {
+		a.waitGone(t, p, 10*grace*time.Second)
 	}
 }
