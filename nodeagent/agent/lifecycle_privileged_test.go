@@ -578,3 +578,58 @@ func TestTerminationsDoNotHoldUpTheNode(t *testing.T) {
 		a.waitGone(t, p, 10*grace*time.Second)
 	}
 }
+
+// TestTerminationCutShort: a pod whose container ignores SIGTERM is being
+// deleted with a 60 s grace period; a second delete with a 2 s grace, or
+// a forced delete (grace 0, the pod gone from the API at once), stops it
+// with the new grace, as the kubelet does, long before the first one
+// would have.
+func TestTerminationCutShort(t *testing.T) {
+	a := startTestAgentWorkers(t, "10.244.62.0/24", 2)
+	const grace = 60
+	for _, tc := range []struct {
+		name   string
+		second int64
+	}{{"shorter-grace", 2}, {"forced", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := a.pod("cut-"+tc.name, "exec sleep 1000", corev1.RestartPolicyAlways)
+			g := int64(grace)
+			p.Spec.TerminationGracePeriodSeconds = &g
+			p = a.create(t, p)
+			a.wait(t, p.Name, time.Minute, "running", func(p *corev1.Pod) bool { return main0(p).State.Running != nil })
+			if err := a.c.CoreV1().Pods("default").Delete(t.Context(), p.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			// The stop with the 60 s grace is under way.
+			deadline := time.Now().Add(30 * time.Second)
+			for eventIndex(a.events(t, p), "Killing", "Stopping container main") < 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("no Killing event after the delete")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			start := time.Now()
+			if err := a.c.CoreV1().Pods("default").Delete(t.Context(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: &tc.second}); err != nil {
+				t.Fatal(err)
+			}
+			// Gone from the node well within the first grace period.
+			deadline = start.Add(grace / 2 * time.Second)
+			for {
+				refs, err := a.loop.rt.ListPods(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.ContainsFunc(refs, func(r runtime.PodRef) bool { return r.UID == p.UID }) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the pod's containers still on the node %v after a delete with grace %d s (the first had %d s)",
+						time.Since(start), tc.second, grace)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("containers gone %v after the second delete (grace %d s)", time.Since(start).Round(time.Millisecond), tc.second)
+			a.waitGone(t, p, time.Minute)
+		})
+	}
+}

@@ -57,7 +57,7 @@ type podLoop struct {
 	// With stops on the workers, deleting 100 pods whose containers
 	// ignore SIGTERM took 100/8 × 30 s, and no pod started meanwhile.
 	termMu      sync.Mutex
-	terminating map[types.UID]termState
+	terminating map[types.UID]*termination
 	termWG      sync.WaitGroup
 }
 
@@ -68,7 +68,7 @@ type podLoop struct {
 // network namespace).
 func newPodLoop(c kubernetes.Interface, node string, log *slog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *podLoop {
 	l := &podLoop{c: c, node: node, log: log, pods: map[types.UID]*corev1.Pod{}, events: newRecorder(c, node, log), started: make(chan struct{}),
-		terminating: map[types.UID]termState{},
+		terminating: map[types.UID]*termination{},
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.UID](),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "pods"})}
 	l.probes = probe.New(probe.Config{Notify: func(uid types.UID) { l.q.Add(uid) }, Kill: l.killContainer,
@@ -110,6 +110,11 @@ func (l *podLoop) set(p *corev1.Pod) {
 		// A sync waiting for an image must not hold up the delete.
 		l.rt.CancelPull(p.UID)
 	}
+	if p.DeletionTimestamp != nil {
+		// A second delete with a shorter grace period: the stop under
+		// way starts over with it.
+		l.cutTermination(p.UID, runtime.GracePeriod(p))
+	}
 	l.mu.Lock()
 	l.pods[p.UID] = p
 	l.mu.Unlock()
@@ -120,6 +125,9 @@ func (l *podLoop) forget(p *corev1.Pod) {
 	if l.rt != nil {
 		l.rt.CancelPull(p.UID)
 	}
+	// Gone from the API (a forced delete, say): what still runs is
+	// killed at once by the next sync, not after the grace period.
+	l.cutTermination(p.UID, 0)
 	l.mu.Lock()
 	delete(l.pods, p.UID)
 	l.mu.Unlock()
@@ -236,7 +244,7 @@ func (l *podLoop) next(ctx context.Context) bool {
 func (l *podLoop) sync(ctx context.Context, uid types.UID) (time.Duration, error) {
 	pod := l.get(uid)
 	switch l.termState(uid) {
-	case termRunning:
+	case termRunning, termCut:
 		// Its terminator enqueues it again when done.
 		return 0, nil
 	case termDone:
@@ -288,13 +296,37 @@ type termState int
 const (
 	termNone    termState = iota
 	termRunning           // its terminator runs
+	termCut               // its terminator runs, told to give up (cutTermination)
 	termDone              // terminated; waiting for the API to forget the pod
 )
+
+// termination is one pod's termination.
+type termination struct {
+	state  termState
+	grace  time.Duration // the grace period it stops the containers with
+	cancel context.CancelFunc
+}
 
 func (l *podLoop) termState(uid types.UID) termState {
 	l.termMu.Lock()
 	defer l.termMu.Unlock()
-	return l.terminating[uid]
+	if t := l.terminating[uid]; t != nil {
+		return t.state
+	}
+	return termNone
+}
+
+// cutTermination stops the termination of pod uid under way if it uses a
+// grace period longer than grace; its terminator then syncs the pod at
+// once, which stops it again with the pod's new grace period, or kills
+// what is left if the API has forgotten the pod.
+func (l *podLoop) cutTermination(uid types.UID, grace time.Duration) {
+	l.termMu.Lock()
+	defer l.termMu.Unlock()
+	if t := l.terminating[uid]; t != nil && t.state == termRunning && grace < t.grace {
+		t.state = termCut
+		t.cancel()
+	}
 }
 
 // terminateAsync starts terminating pod on a goroutine of its own. While
@@ -304,23 +336,30 @@ func (l *podLoop) termState(uid types.UID) termState {
 func (l *podLoop) terminateAsync(ctx context.Context, pod *corev1.Pod) {
 	l.termMu.Lock()
 	defer l.termMu.Unlock()
-	if l.terminating[pod.UID] != termNone {
+	if l.terminating[pod.UID] != nil {
 		return
 	}
-	l.terminating[pod.UID] = termRunning
+	tctx, cancel := context.WithCancel(ctx)
+	t := &termination{state: termRunning, grace: runtime.GracePeriod(pod), cancel: cancel}
+	l.terminating[pod.UID] = t
 	l.termWG.Add(1)
 	go func() {
 		defer l.termWG.Done()
-		err := l.terminate(ctx, pod)
+		defer cancel()
+		err := l.terminate(tctx, pod)
 		l.termMu.Lock()
-		if err != nil {
+		cut := t.state == termCut
+		if err != nil || cut {
 			delete(l.terminating, pod.UID)
 		} else {
-			l.terminating[pod.UID] = termDone
+			t.state = termDone
 		}
 		l.termMu.Unlock()
 		switch {
 		case ctx.Err() != nil:
+		case cut:
+			l.log.Debug("termination cut short", slog.String("uid", string(pod.UID)))
+			l.q.Add(pod.UID)
 		case err != nil:
 			l.log.Warn("terminate pod", slog.String("uid", string(pod.UID)), slog.Any("error", err))
 			l.q.AddRateLimited(pod.UID)
