@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -236,7 +239,6 @@ func TestReadinessTCP(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	for name, h := range map[string]corev1.ProbeHandler{
-		"https": {HTTPGet: &corev1.HTTPGetAction{Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(443)}},
 		"exec":  {Exec: &corev1.ExecAction{Command: []string{"true"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -373,4 +375,107 @@ func TestExecProbe(t *testing.T) {
 	if _, msg, _ := m.Result("uid-1", "app", Readiness); !strings.Contains(msg, "timed out") {
 		t.Errorf("message after a timeout %q", msg)
 	}
+}
+
+// TestReadinessHTTPS: an https probe succeeds against a server whose
+// certificate is not trusted (the kubelet does not verify it either).
+func TestReadinessHTTPS(t *testing.T) {
+	var code atomic.Int32
+	code.Store(200)
+	s := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" || r.TLS == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(code.Load()))
+	}))
+	t.Cleanup(s.Close)
+	port := s.Listener.Addr().(*net.TCPAddr).Port
+	m, clk, _ := newManager(t, Config{})
+	c := corev1.Container{Name: "app", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		HTTPGet: &corev1.HTTPGetAction{Scheme: corev1.URISchemeHTTPS, Path: "/healthz", Port: intstr.FromInt32(int32(port))}},
+		PeriodSeconds: 1, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}}
+	m.Sync(testPod("containerd://a", c))
+	clk.BlockUntil(t, 1)
+	ready(t, m, true)
+	code.Store(503)
+	clk.Step(time.Second)
+	clk.BlockUntil(t, 1)
+	ready(t, m, false)
+	if _, msg, _ := m.Result("uid-1", "app", Readiness); !strings.Contains(msg, "503") {
+		t.Fatalf("message %q, want the status code", msg)
+	}
+}
+
+// TestReadinessGRPC: grpc probes against a real gRPC server with the
+// standard health service: SERVING is ready, NOT_SERVING and an unknown
+// service are not, a server without the health service and a closed port
+// fail with messages saying so.
+func TestReadinessGRPC(t *testing.T) {
+	serve := func(withHealth bool) (*health.Server, int) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		hs := health.NewServer()
+		if withHealth {
+			healthpb.RegisterHealthServer(srv, hs)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(srv.Stop)
+		return hs, ln.Addr().(*net.TCPAddr).Port
+	}
+	hs, port := serve(true)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("db", healthpb.HealthCheckResponse_NOT_SERVING)
+	_, bare := serve(false)
+	closed := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}()
+	str := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		name    string
+		port    int
+		service *string
+		ready   bool
+		msg     string
+	}{
+		{"server", port, nil, true, ""},
+		{"not-serving", port, str("db"), false, `service "db" unhealthy (responded with "NOT_SERVING")`},
+		{"unknown-service", port, str("cache"), false, "NotFound"},
+		{"no-health-service", bare, nil, false, "does not implement the gRPC health protocol"},
+		{"closed-port", closed, nil, false, "failed to connect"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, clk, _ := newManager(t, Config{})
+			c := corev1.Container{Name: "app", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+				GRPC: &corev1.GRPCAction{Port: int32(tc.port), Service: tc.service}},
+				PeriodSeconds: 1, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}}
+			m.Sync(testPod("containerd://a", c))
+			clk.BlockUntil(t, 1)
+			ready(t, m, tc.ready)
+			if _, msg, _ := m.Result("uid-1", "app", Readiness); !strings.Contains(msg, tc.msg) {
+				t.Fatalf("message %q, want one containing %q", msg, tc.msg)
+			}
+		})
+	}
+	t.Run("becomes-serving", func(t *testing.T) {
+		m, clk, _ := newManager(t, Config{})
+		c := corev1.Container{Name: "app", ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+			GRPC: &corev1.GRPCAction{Port: int32(port), Service: str("db")}},
+			PeriodSeconds: 1, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}}
+		m.Sync(testPod("containerd://a", c))
+		clk.BlockUntil(t, 1)
+		ready(t, m, false)
+		hs.SetServingStatus("db", healthpb.HealthCheckResponse_SERVING)
+		clk.Step(time.Second)
+		clk.BlockUntil(t, 1)
+		ready(t, m, true)
+	})
 }
