@@ -239,7 +239,7 @@ func TestReadinessTCP(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	for name, h := range map[string]corev1.ProbeHandler{
-		"exec":  {Exec: &corev1.ExecAction{Command: []string{"true"}}},
+		"exec": {Exec: &corev1.ExecAction{Command: []string{"true"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m, clk, _ := newManager(t, Config{})
