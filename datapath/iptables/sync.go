@@ -46,6 +46,9 @@ type Dataplane struct {
 	LastSync SyncStats
 }
 
+// Options are the options the rules are rendered with.
+func (d *Dataplane) Options() Options { return d.cfg.Options }
+
 // SyncStats describes one Apply.
 type SyncStats struct {
 	Full     bool

@@ -73,8 +73,12 @@ type Config struct {
 	MapSizes        ebpf.MapSizes
 	MaglevSize      int
 	IPTablesBackend iptables.Backend
-	Version         string
-	Logger          *slog.Logger
+	// ClusterCIDR is the pods' range, for the iptables data plane's
+	// masquerade rule; invalid masquerades all off-node traffic to a
+	// ClusterIP (kube-proxy's --masquerade-all).
+	ClusterCIDR netip.Prefix
+	Version     string
+	Logger      *slog.Logger
 	// ProxyMetricsAddr is where /metrics serves the service proxy's and
 	// the data plane's metrics (kube-proxy's --metrics-bind-address); empty
 	// serves none. The agent runs in the node's network namespace, so a
@@ -91,7 +95,9 @@ const DefaultProxyMetricsAddr = "127.0.0.1:10249"
 func NewDataplane(cfg Config) (datapath.Dataplane, error) {
 	switch cfg.Dataplane {
 	case "iptables":
-		return iptables.New(iptables.Config{Backend: cfg.IPTablesBackend, Logger: cfg.Logger})
+		opts := iptables.DefaultOptions()
+		opts.ClusterCIDR = cfg.ClusterCIDR
+		return iptables.New(iptables.Config{Backend: cfg.IPTablesBackend, Options: opts, Logger: cfg.Logger})
 	case "ebpf", "":
 		// Socket load balancing for every process under the node's cgroup
 		// parent (DESIGN.md "Seams": /weir/<node> in the unified tree).

@@ -22,6 +22,7 @@ func newAgentCommand() *cobra.Command {
 		cfg               agent.Config
 		nodeIP, tokenFile string
 		backend, logLevel string
+		clusterCIDR       string
 		// off by default: on the veth uplinks weir up makes, native XDP_TX
 		// delivers only to a peer running XDP itself, and generic XDP
 		// copies each skb to get its headroom, which costs more than TC;
@@ -39,6 +40,13 @@ func newAgentCommand() *cobra.Command {
 			}
 			cfg.Logger, cfg.Version = log, Version
 			cfg.IPTablesBackend = iptables.Backend(backend)
+			if clusterCIDR != "" {
+				p, err := netip.ParsePrefix(clusterCIDR)
+				if err != nil || !p.Addr().Is4() {
+					return fmt.Errorf("--cluster-cidr %q: want an IPv4 CIDR such as 10.244.0.0/16", clusterCIDR)
+				}
+				cfg.ClusterCIDR = p.Masked()
+			}
 			if cfg.XDP, err = ebpf.ParseXDPMode(xdp); err != nil {
 				return fmt.Errorf("--xdp: %w", err)
 			}
@@ -108,6 +116,7 @@ func newAgentCommand() *cobra.Command {
 	f.IntVar(&cfg.MapSizes.Conntrack, "bpf-map-conntrack", d.Conntrack, "eBPF uplink conntrack map capacity (two entries per flow, LRU)")
 	f.IntVar(&cfg.MaglevSize, "maglev-table-size", ebpf.DefaultMaglevSize, "entries in each service port's Maglev table (a prime; more backends than entries do not fit)")
 	f.StringVar(&backend, "iptables-backend", "nft", "iptables flavour for --dataplane=iptables: nft or legacy")
+	f.StringVar(&clusterCIDR, "cluster-cidr", "10.244.0.0/16", "the cluster's pod range (the server's --cluster-cidr): --dataplane=iptables masquerades traffic to a ClusterIP from outside it, as kube-proxy's --cluster-cidr; empty masquerades all of it (--masquerade-all)")
 	f.StringVar(&cfg.ProxyMetricsAddr, "proxy-metrics-addr", agent.DefaultProxyMetricsAddr, "address serving the service proxy's and data plane's /metrics (empty: none)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

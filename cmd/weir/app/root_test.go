@@ -38,6 +38,7 @@ func TestAgentRefusesBadMapSizes(t *testing.T) {
 		"--bpf-map-slots=0":            "--bpf-map-slots 0: want 1..16777216 entries",
 		"--bpf-map-conntrack=16777217": "--bpf-map-conntrack 16777217: want 1..16777216 entries",
 		"--maglev-table-size=100":      "--maglev-table-size: datapath/ebpf: maglev size 100: want a prime in 7..131071",
+		"--cluster-cidr=10.244.0.0":    `--cluster-cidr "10.244.0.0": want an IPv4 CIDR such as 10.244.0.0/16`,
 	} {
 		root := NewRootCommand()
 		var out bytes.Buffer
