@@ -286,6 +286,29 @@ func TestPodLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("liveness failure kills with the probe's terminationGracePeriodSeconds", func(t *testing.T) {
+		t.Parallel()
+		// sleep as PID 1 ignores SIGTERM: only SIGKILL after the grace
+		// period stops it, 1 s (the probe's) rather than 120 s (the pod's).
+		pod := a.pod("liveness-grace", "exec sleep 1000", corev1.RestartPolicyAlways)
+		long, one := int64(120), int64(1)
+		pod.Spec.TerminationGracePeriodSeconds = &long
+		pod.Spec.Containers[0].LivenessProbe = &corev1.Probe{
+			ProbeHandler:        corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-e", "/nonexistent"}}},
+			InitialDelaySeconds: 1, PeriodSeconds: 1, FailureThreshold: 1,
+			TerminationGracePeriodSeconds: &one}
+		pod = a.create(t, pod)
+		// Well within the pod's grace period: the kill used the probe's.
+		p := a.wait(t, pod.Name, time.Minute, "restarted", func(p *corev1.Pod) bool { return main0(p).RestartCount >= 1 })
+		last := main0(p).LastTerminationState.Terminated
+		if last == nil || last.ExitCode != 137 {
+			t.Fatalf("last termination %+v, want killed (137)", main0(p).LastTerminationState)
+		}
+		if ran := last.FinishedAt.Sub(last.StartedAt.Time); ran > time.Minute {
+			t.Errorf("the first attempt ran %v, longer than the probe's 1 s grace allows", ran)
+		}
+	})
+
 	t.Run("readiness httpGet failing makes the pod 0/1 ready, container kept", func(t *testing.T) {
 		t.Parallel()
 		pod := a.pod("readiness-http", "mkdir -p /www && echo ok > /www/ready && exec httpd -f -p 8080 -h /www", corev1.RestartPolicyAlways)

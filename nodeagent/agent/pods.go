@@ -93,11 +93,18 @@ func (l *podLoop) exec(ctx context.Context, pod *corev1.Pod, container, containe
 
 // killContainer kills a container whose liveness or startup probe failed,
 // so that the next sync restarts it as the restart policy says.
-func (l *podLoop) killContainer(pod *corev1.Pod, container, containerID, reason string) {
+func (l *podLoop) killContainer(pod *corev1.Pod, container, containerID, reason string, probeGrace *int64) {
+	// The probe's terminationGracePeriodSeconds, if set, replaces the
+	// pod's: a hung container need not get the long grace a clean
+	// shutdown is given.
+	grace := runtime.GracePeriod(pod)
+	if probeGrace != nil {
+		grace = time.Duration(*probeGrace) * time.Second
+	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), runtime.GracePeriod(pod)+30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
 		defer cancel()
-		if err := l.rt.KillContainer(ctx, pod, container, containerID, reason); err != nil {
+		if err := l.rt.KillContainer(ctx, pod, container, containerID, reason, grace); err != nil {
 			l.log.Warn("kill unhealthy container", slog.String("pod", pod.Namespace+"/"+pod.Name),
 				slog.String("container", container), slog.Any("error", err))
 		}

@@ -61,8 +61,9 @@ type Config struct {
 	// probe or a startup probe reaches its failure threshold: the
 	// container with that ID should be killed so that the restart policy
 	// restarts it. The worker then stops probing until the container
-	// restarts.
-	Kill func(pod *corev1.Pod, container, containerID, reason string)
+	// restarts. grace is the probe's terminationGracePeriodSeconds, which
+	// replaces the pod's for this kill; nil when it has none.
+	Kill func(pod *corev1.Pod, container, containerID, reason string, grace *int64)
 	// Exec runs an exec probe's command in the container with that ID
 	// (runtime.ExecSync) and returns its output and exit code; the
 	// command is killed after timeout. Without Exec, exec probes fail.
@@ -356,7 +357,8 @@ func (w *worker) run() {
 						slog.String("container", w.key.container), slog.String("reason", msg))
 					if w.m.cfg.Kill != nil {
 						w.m.cfg.Kill(w.pod, w.key.container, w.containerID,
-							fmt.Sprintf("Container %s failed %s probe, will be restarted", w.key.container, w.key.kind))
+							fmt.Sprintf("Container %s failed %s probe, will be restarted", w.key.container, w.key.kind),
+							p.TerminationGracePeriodSeconds)
 					}
 					w.m.cfg.Notify(w.key.uid)
 					return // on hold until the container restarts (Sync)

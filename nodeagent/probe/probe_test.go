@@ -258,7 +258,7 @@ func TestLivenessKills(t *testing.T) {
 	code, port, _ := statusServer(t)
 	type kill struct{ container, id string }
 	kills := make(chan kill, 1)
-	m, clk, _ := newManager(t, Config{Kill: func(_ *corev1.Pod, c, id, _ string) { kills <- kill{c, id} }})
+	m, clk, _ := newManager(t, Config{Kill: func(_ *corev1.Pod, c, id, _ string, _ *int64) { kills <- kill{c, id} }})
 	c := corev1.Container{Name: "app", LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
 		HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(int32(port))}},
 		PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 2}}

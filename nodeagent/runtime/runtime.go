@@ -1500,12 +1500,12 @@ func (r *Runtime) nodeNetNS() string {
 }
 
 // KillContainer stops container name of pod (its stop signal, then
-// SIGKILL after the pod's grace period) if its latest attempt is
+// SIGKILL after grace) if its latest attempt is
 // containerID ("containerd://<id>") and still runs, as the kubelet does
 // when a liveness or startup probe fails, after its preStop hook; SyncPod
 // then restarts it as the restart policy says. reason is the message of
 // the Killing event.
-func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, containerID, reason string) error {
+func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, containerID, reason string, grace time.Duration) error {
 	if err := checkPod(pod); err != nil {
 		return err
 	}
@@ -1524,5 +1524,5 @@ func (r *Runtime) KillContainer(ctx context.Context, pod *corev1.Pod, name, cont
 	if rec == nil || "containerd://"+rec.ctr.ID() != containerID || terminatedFromLabels(rec.labels) != nil {
 		return nil
 	}
-	return r.stop(ctx, pod, ps, rec, GracePeriod(pod), reason)
+	return r.stop(ctx, pod, ps, rec, grace, reason)
 }
