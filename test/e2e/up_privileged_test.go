@@ -579,7 +579,21 @@ func TestAgentKillAndRestart(t *testing.T) {
 		}
 		return out
 	}
-	before := snapshot()
+	// Every replica runs and has reported its address and container
+	// (the Service answering needs only one).
+	var before map[string]podState
+	cluster.Eventually(t, 120*time.Second, "both replicas report an address and a container", func() (bool, error) {
+		before = snapshot()
+		if len(before) != int(replicas) {
+			return false, nil
+		}
+		for _, s := range before {
+			if s.ip == "" || s.container == "" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 
 	// A long-lived connection and a loop of new ones through the VIP.
 	held := dpclient.Start(t, dpclient.Spec{Netns: c.NodeNetns(1), Proto: "tcp", Addr: net.JoinHostPort(svc.Spec.ClusterIP, "9000"), Cgroup: cg})
