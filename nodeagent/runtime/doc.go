@@ -41,9 +41,9 @@
 // the stop signal), and ExecSync runs a command in a running container for
 // exec probes (package probe runs the probes; the agent wires the two).
 //
-// Not yet: streaming exec, shared IPC/UTS/PID
-// namespaces between a pod's containers (there is no sandbox container),
-// tty, downwardAPI/projected volumes.
+// Not yet: streaming exec, shared IPC/UTS/PID namespaces between a pod's
+// containers (there is no sandbox container), tty, downwardAPI/projected
+// volumes.
 //
 // State lives where it survives an agent restart: containers and their
 // exit records in containerd (labels), addresses in ipam, files (logs,
