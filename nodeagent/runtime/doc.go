@@ -34,7 +34,10 @@
 // image's registry host are tried in the secrets' order until one pull
 // succeeds; a secret that cannot be read is skipped with the kubelet's
 // FailedToRetrieveImagePullSecret warning, and one that is malformed
-// fails the pull (ErrImagePull naming the secret and key).
+// fails the pull (ErrImagePull naming the secret and key). As with the
+// kubelet's default, an image once pulled is present on the node for
+// every pod, whatever its secrets (IfNotPresent does not ask the registry
+// again).
 //
 // Lifecycle hooks run here (exec and httpGet; postStart before the
 // container is reported Running, preStop inside the grace period before

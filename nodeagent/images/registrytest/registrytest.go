@@ -69,10 +69,17 @@ func StartOn(t testing.TB, addr string) *Registry {
 // anonymous request.
 func StartWithAuth(t testing.TB, username, password string) *Registry {
 	t.Helper()
+	return StartWithAuthOn(t, "127.0.0.1", username, password)
+}
+
+// StartWithAuthOn is StartWithAuth with the registry's Host on addr (see
+// StartOn).
+func StartWithAuthOn(t testing.TB, addr, username, password string) *Registry {
+	t.Helper()
 	if username == "" || strings.Contains(username, ":") {
 		t.Fatalf("registrytest: username %q: want non-empty, without ':'", username)
 	}
-	return start(t, "127.0.0.1", username, password)
+	return start(t, addr, username, password)
 }
 
 func start(t testing.TB, addr, username, password string) *Registry {
