@@ -112,13 +112,20 @@ func TestNodeAuthorization(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"used", "unused"} {
+	for _, name := range []string{"used", "unused", "pullcred"} {
 		if _, err := admin.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	mk("on-n1", "n1", "used")
 	mk("on-n2", "n2", "")
+	// A pod on n1 that names a secret only in imagePullSecrets.
+	pp := pod("pulls-on-n1", nil)
+	pp.Spec.NodeName = "n1"
+	pp.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pullcred"}}
+	if _, err := admin.CoreV1().Pods("default").Create(ctx, pp, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +207,10 @@ func TestNodeAuthorization(t *testing.T) {
 		}},
 		{"get a secret its pod uses", true, func() error {
 			_, err := n1.CoreV1().Secrets("default").Get(ctx, "used", metav1.GetOptions{})
+			return err
+		}},
+		{"get an image pull secret its pod names", true, func() error {
+			_, err := n1.CoreV1().Secrets("default").Get(ctx, "pullcred", metav1.GetOptions{})
 			return err
 		}},
 		{"get a secret no pod of it uses", false, func() error {

@@ -13,7 +13,12 @@
 //
 // Puller pulls from registries through containerd's resolver: plain HTTP
 // for loopback registries and those named insecure, HTTPS otherwise;
-// weir.local images are never pulled (there is no such registry).
+// weir.local images are never pulled (there is no such registry). A pull
+// may carry credentials (Credential, read from image pull secrets by
+// SecretCredentials; ParseDockerConfig, NormalizeRegistry and
+// MatchCredentials are the pure parts): those for the image's registry
+// host are tried in order, and pulls with different credentials are never
+// merged into one.
 // Package registrytest runs Debian's docker-registry for tests.
 //
 // The package owns image content only: it creates no containers.

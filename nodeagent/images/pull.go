@@ -106,23 +106,42 @@ func (p *Puller) PlainHTTP(host string) bool {
 }
 
 // Resolver is the registry resolver pulls use; Push through it reaches
-// the same registries the same way.
-func (p *Puller) Resolver() remotes.Resolver {
+// the same registries the same way. With creds, it answers a registry's
+// authentication challenge with the first of them for that registry's
+// host (MatchCredentials); without, it is anonymous.
+func (p *Puller) Resolver(creds ...Credential) remotes.Resolver {
 	return docker.NewResolver(docker.ResolverOptions{
 		Hosts: docker.ConfigureDefaultRegistries(
 			docker.WithPlainHTTP(func(h string) (bool, error) { return p.PlainHTTP(h), nil }),
 			docker.WithClient(p.http),
-			docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthClient(p.http))),
+			docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthClient(p.http),
+				docker.WithAuthCreds(func(host string) (string, string, error) {
+					// host is the one being asked (registry-1.docker.io
+					// for docker.io), never a token server's.
+					if m := MatchCredentials(creds, host); len(m) > 0 {
+						return m[0].Username, m[0].Password, nil
+					}
+					return "", "", nil
+				}))),
 		),
 	})
 }
 
 // Pull fetches ref ("127.0.0.1:5000/weir/busybox:v1"; short names are
-// normalised as Docker does) into namespace ns and unpacks it. Concurrent
-// pulls of one reference into one namespace share a single pull; a
-// caller whose ctx ends stops waiting, while the pull goes on for the
-// others until its own deadline (pullTimeout).
-func (p *Puller) Pull(ctx context.Context, ns, ref string) (client.Image, error) {
+// normalised as Docker does) into namespace ns and unpacks it.
+//
+// creds are the credentials the pod may pull with (its imagePullSecrets,
+// in order). Those for ref's registry host are tried one after the other,
+// the first pull that succeeds wins (as the kubelet tries each matching
+// credential); if none succeeds the errors of all are returned. Without a
+// matching credential the pull is anonymous.
+//
+// Concurrent pulls of one reference into one namespace with the same
+// credential share a single pull (pulls with different credentials never
+// share a result: one pod's credentials must not let another pod's pull
+// through); a caller whose ctx ends stops waiting, while the pull goes on
+// for the others until its own deadline (pullTimeout).
+func (p *Puller) Pull(ctx context.Context, ns, ref string, creds ...Credential) (client.Image, error) {
 	named, err := reference.ParseDockerRef(ref)
 	if err != nil {
 		return nil, fmt.Errorf("images: pull %q: %w", ref, err)
@@ -131,11 +150,41 @@ func (p *Puller) Pull(ctx context.Context, ns, ref string) (client.Image, error)
 	if reference.Domain(named) == LocalRegistry {
 		return nil, fmt.Errorf("pull %s: %w", ref, ErrLocalOnly)
 	}
-	ch := p.group.DoChan(ns+"\x00"+ref, func() (any, error) {
+	matching := MatchCredentials(creds, reference.Domain(named))
+	if len(matching) == 0 {
+		return p.pullWith(ctx, ns, ref, nil)
+	}
+	var errs []error
+	for _, c := range matching {
+		img, err := p.pullWith(ctx, ns, ref, &c)
+		if err == nil {
+			return img, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if len(matching) > 1 {
+			err = fmt.Errorf("with the credential of user %q: %w", c.Username, err)
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// pullWith pulls ref with one credential (nil: anonymously), sharing the
+// pull with concurrent callers that use the same credential.
+func (p *Puller) pullWith(ctx context.Context, ns, ref string, cred *Credential) (client.Image, error) {
+	key := ns + "\x00" + ref + "\x00"
+	var creds []Credential
+	if cred != nil {
+		key += cred.digest()
+		creds = []Credential{*cred}
+	}
+	ch := p.group.DoChan(key, func() (any, error) {
 		pctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.WithoutCancel(ctx), ns), pullTimeout)
 		defer cancel()
 		img, err := p.client.Pull(pctx, ref,
-			client.WithResolver(p.Resolver()),
+			client.WithResolver(p.Resolver(creds...)),
 			client.WithPullUnpack,
 			client.WithPullSnapshotter(Snapshotter))
 		if err != nil {

@@ -28,16 +28,25 @@
 // the kubelet's back-off (per pod and image, 10 s doubling to 300 s). An
 // image imported from a tarball counts as present even under Always: it
 // has no registry to be re-resolved against, and this is what lets
-// `image: busybox` run offline.
+// `image: busybox` run offline. A pull uses the pod's imagePullSecrets
+// (kubernetes.io/dockerconfigjson or the legacy kubernetes.io/dockercfg),
+// read through Lookup once per pull attempt: the credentials for the
+// image's registry host are tried in the secrets' order until one pull
+// succeeds; a secret that cannot be read is skipped with the kubelet's
+// FailedToRetrieveImagePullSecret warning, and one that is malformed
+// fails the pull (ErrImagePull naming the secret and key). As with the
+// kubelet's default, an image once pulled is present on the node for
+// every pod, whatever its secrets (IfNotPresent does not ask the registry
+// again).
 //
 // Lifecycle hooks run here (exec and httpGet; postStart before the
 // container is reported Running, preStop inside the grace period before
 // the stop signal), and ExecSync runs a command in a running container for
 // exec probes (package probe runs the probes; the agent wires the two).
 //
-// Not yet: imagePullSecrets, streaming exec, shared IPC/UTS/PID
-// namespaces between a pod's containers (there is no sandbox container),
-// tty, downwardAPI/projected volumes.
+// Not yet: streaming exec, shared IPC/UTS/PID namespaces between a pod's
+// containers (there is no sandbox container), tty, downwardAPI/projected
+// volumes.
 //
 // State lives where it survives an agent restart: containers and their
 // exit records in containerd (labels), addresses in ipam, files (logs,

@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"weir.dev/weir/nodeagent/containerd/containerdtest"
 	"weir.dev/weir/nodeagent/images"
@@ -254,4 +257,93 @@ func TestCancelPull(t *testing.T) {
 	if err := n.rt.RemovePod(t.Context(), pod.UID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestImagePullSecrets runs pods whose image is in a real registry that
+// requires a username and password (htpasswd): without imagePullSecrets
+// the pull fails with the registry's refusal; with a dockerconfigjson
+// secret (served by the test's Lookup) the pod runs; a pod naming a
+// missing secret gets the kubelet's FailedToRetrieveImagePullSecret
+// warning and its pull goes on anonymously, and fails; a malformed
+// secret fails the pull with an error naming it.
+func TestImagePullSecrets(t *testing.T) {
+	d := containerdtest.Start(t)
+	reg := registrytest.StartWithAuth(t, "weir", "pull-s3cret")
+	n := newTestNode(t, d, "10.244.24.0/24")
+	var evs events
+	n.rt.cfg.Recorder = evs.record
+
+	img, err := images.Busybox("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/weir/private:v1"
+	img.Names = []string{ref}
+	reg.Push(t, d.Client, img)
+
+	secret := func(name string, typ corev1.SecretType, key string, data []byte) {
+		n.lookup.secrets["default/"+name] = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+			Type: typ, Data: map[string][]byte{key: data}}
+	}
+	// The key as `kubectl create secret docker-registry --docker-server`
+	// may write it: with a scheme.
+	secret("regcred", corev1.SecretTypeDockerConfigJson, corev1.DockerConfigJsonKey, reg.DockerConfigJSON("http://"+reg.Host))
+	secret("broken", corev1.SecretTypeDockerConfigJson, corev1.DockerConfigJsonKey, []byte(`{"auths":{"`+reg.Host+`":{"auth":"%%%"}}}`))
+
+	mkPod := func(name string, secrets ...string) *corev1.Pod {
+		pod := busyboxPod(name, "exec sleep 1000")
+		pod.Spec.Containers[0].Image = ref
+		for _, s := range secrets {
+			pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+		}
+		return pod
+	}
+	pullFails := func(t *testing.T, pod *corev1.Pod, want string) []string {
+		t.Helper()
+		res, err := n.rt.SyncPod(t.Context(), pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := res.Status.ContainerStatuses[0].State.Waiting
+		if w == nil || w.Reason != "ErrImagePull" || !strings.Contains(w.Message, want) {
+			t.Fatalf("want ErrImagePull with %q: %s", want, describe(res.Status))
+		}
+		return evs.take()
+	}
+	const refusal = "authorization failed: no basic auth credentials"
+	const warning = "FailedToRetrieveImagePullSecret: Unable to retrieve some image pull secrets (%s); attempting to pull the image may not succeed."
+
+	t.Run("no imagePullSecrets", func(t *testing.T) {
+		got := pullFails(t, mkPod("anonymous"), refusal)
+		if hasEventPrefix(got, "FailedToRetrieveImagePullSecret") {
+			t.Errorf("events %q: a warning about secrets the pod does not name", got)
+		}
+	})
+	t.Run("missing secret", func(t *testing.T) {
+		got := pullFails(t, mkPod("missing", "nosuch", "alsonot"), refusal)
+		want := fmt.Sprintf(warning, "nosuch, alsonot")
+		if !slices.Contains(got, want) {
+			t.Errorf("events %q lack %q", got, want)
+		}
+		if !hasEventPrefix(got, `Pulling: Pulling image "`+ref+`"`) {
+			t.Errorf("events %q: the pull did not go on without the secrets", got)
+		}
+	})
+	t.Run("malformed secret", func(t *testing.T) {
+		got := pullFails(t, mkPod("malformed", "broken"), `image pull secret default/broken key .dockerconfigjson: auths["`+reg.Host+`"].auth: not base64`)
+		if !hasEventPrefix(got, `Failed: Failed to pull image "`+ref+`": image pull secret default/broken`) {
+			t.Errorf("events %q lack the Failed event naming the secret", got)
+		}
+	})
+	t.Run("dockerconfigjson secret", func(t *testing.T) {
+		// A missing secret before the good one only warns.
+		pod := mkPod("private", "nosuch", "regcred")
+		n.syncUntil(t, pod, 30*time.Second, func(st corev1.PodStatus) bool { return st.Phase == corev1.PodRunning })
+		got := evs.take()
+		for _, want := range []string{fmt.Sprintf(warning, "nosuch"), `Pulled: Successfully pulled image "` + ref + `"`} {
+			if !hasEventPrefix(got, want) {
+				t.Errorf("events %q lack %q", got, want)
+			}
+		}
+	})
 }

@@ -687,13 +687,24 @@ func (r *Runtime) image(ctx context.Context, pod *corev1.Pod, ps *podState, c *c
 		}
 		return nil, w, wait, nil
 	}
+	creds, err := r.pullCredentials(ctx, pod)
+	if err != nil && ctx.Err() != nil {
+		return nil, nil, 0, ctx.Err()
+	}
+	if err != nil {
+		// A malformed secret: the pull cannot be made as the pod asks.
+		// It is retried with the back-off, as the secret may be fixed.
+		delay := r.pullFailed(key)
+		r.event(pod, corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, err))
+		return nil, &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()}, min(errImagePullShown, delay), nil
+	}
 	r.event(pod, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
 	began := time.Now()
 	pctx, cancel := context.WithCancel(ctx)
 	r.mu.Lock()
 	r.pulling[pod.UID] = cancel
 	r.mu.Unlock()
-	img, err = r.puller.Pull(pctx, r.cfg.Namespace, ref)
+	img, err = r.puller.Pull(pctx, r.cfg.Namespace, ref, creds...)
 	r.mu.Lock()
 	delete(r.pulling, pod.UID)
 	r.mu.Unlock()
@@ -717,6 +728,46 @@ func (r *Runtime) image(ctx context.Context, pod *corev1.Pod, ps *podState, c *c
 	r.event(pod, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s", c.Image,
 		time.Since(began).Round(time.Millisecond)))
 	return img, nil, 0, nil
+}
+
+// pullCredentials reads the registry credentials of pod's
+// imagePullSecrets, in order, once per pull attempt (never for an image
+// that is present). As the kubelet does, a secret that cannot be read
+// (missing, or the API refuses) is left out with a
+// FailedToRetrieveImagePullSecret warning and the pull goes on without
+// it; a secret that is read but malformed is an error naming it.
+func (r *Runtime) pullCredentials(ctx context.Context, pod *corev1.Pod) ([]images.Credential, error) {
+	var creds []images.Credential
+	var missing []string
+	for _, ref := range pod.Spec.ImagePullSecrets {
+		if ref.Name == "" {
+			continue
+		}
+		if r.cfg.Lookup == nil {
+			missing = append(missing, ref.Name)
+			continue
+		}
+		s, err := r.cfg.Lookup.Secret(ctx, pod.Namespace, ref.Name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			r.cfg.Logger.Warn("read image pull secret", slog.String("pod", pod.Namespace+"/"+pod.Name),
+				slog.String("secret", ref.Name), slog.Any("error", err))
+			missing = append(missing, ref.Name)
+			continue
+		}
+		c, err := images.SecretCredentials(s)
+		if err != nil {
+			return nil, err
+		}
+		creds = append(creds, c...)
+	}
+	if len(missing) > 0 {
+		r.event(pod, corev1.EventTypeWarning, "FailedToRetrieveImagePullSecret", fmt.Sprintf(
+			"Unable to retrieve some image pull secrets (%s); attempting to pull the image may not succeed.", strings.Join(missing, ", ")))
+	}
+	return creds, nil
 }
 
 // CancelPull stops pod uid's sync from waiting for an image pull, so that

@@ -25,7 +25,13 @@ import (
 // docker-registry) is pulled and runs; a missing one shows ErrImagePull,
 // then ImagePullBackOff, the pod staying Pending, and runs once it has
 // been pushed and the back-off has passed; a tarball loaded with
-// `weir image import` runs with imagePullPolicy Never.
+// `weir image import` runs with imagePullPolicy Never. From a registry
+// that requires credentials, a pod without imagePullSecrets fails to pull
+// with the registry's refusal, one naming a missing secret gets the
+// FailedToRetrieveImagePullSecret warning event, and one naming a
+// kubernetes.io/dockerconfigjson Secret runs: its node's agent read the
+// Secret through the API server, which the node authorizer allows because
+// the pod names it.
 func TestImagesFromRegistryAndTarball(t *testing.T) {
 	underlay := fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), rand.IntN(256))
 	gw := strings.TrimSuffix(underlay, "0/24") + "1"
@@ -122,6 +128,67 @@ func TestImagesFromRegistryAndTarball(t *testing.T) {
 	// Pushed now: the attempt after the back-off (10 s) pulls it.
 	push(missing)
 	running("missing")
+
+	// A registry that requires credentials. weir has no `create secret
+	// docker-registry`; the Secret is what kubectl's would be.
+	priv := registrytest.StartWithAuthOn(t, gw, "weir", "e2e-s3cret")
+	private := priv.Host + "/weir/private:v1"
+	img0 := bb
+	img0.Names = []string{private}
+	priv.Push(t, cc, img0)
+	if _, err := c.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "regcred"}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: priv.DockerConfigJSON(priv.Host)},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	withSecrets := func(name string, secrets ...string) {
+		spec := corev1.PodSpec{NodeName: node, TerminationGracePeriodSeconds: ptr(int64(0)), Containers: []corev1.Container{{
+			Name: "main", Image: private, Command: []string{"sleep", "3600"}}}}
+		for _, s := range secrets {
+			spec.ImagePullSecrets = append(spec.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+		}
+		if _, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// First the pods without usable credentials: once one pod has pulled
+	// the image it is present on the node for every pod (IfNotPresent),
+	// as with the kubelet.
+	withSecrets("private-anonymous")
+	withSecrets("private-missing", "nosuch")
+	// ErrImagePull shows for a moment only (then ImagePullBackOff): the
+	// registry's refusal is looked for in the agent's Failed event.
+	event := func(pod, reason, typ string, ok func(msg string) bool) {
+		t.Helper()
+		cluster.Eventually(t, 60*time.Second, pod+" has a "+reason+" event", func() (bool, error) {
+			evs, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, e := range evs.Items {
+				if e.InvolvedObject.Name == pod && e.Reason == reason && e.Type == typ && ok(e.Message) {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	}
+	refused := func(msg string) bool {
+		return strings.HasPrefix(msg, `Failed to pull image "`+private+`"`) && strings.Contains(msg, "no basic auth credentials")
+	}
+	event("private-anonymous", "Failed", corev1.EventTypeWarning, refused)
+	event("private-missing", "FailedToRetrieveImagePullSecret", corev1.EventTypeWarning, func(msg string) bool {
+		return msg == "Unable to retrieve some image pull secrets (nosuch); attempting to pull the image may not succeed."
+	})
+	event("private-missing", "Failed", corev1.EventTypeWarning, refused)
+	for _, name := range []string{"private-anonymous", "private-missing"} {
+		if p, err := pods.Get(ctx, name, metav1.GetOptions{}); err != nil || p.Status.Phase != corev1.PodPending {
+			t.Fatalf("%s without usable credentials: %v %+v", name, err, p.Status)
+		}
+	}
+	withSecrets("private", "regcred")
+	running("private")
 
 	// A tarball loaded with weir image import runs without a pull.
 	img := bb

@@ -6,6 +6,8 @@ package registrytest
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,12 +17,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"golang.org/x/crypto/bcrypt"
 
 	"weir.dev/weir/nodeagent/images"
 	"weir.dev/weir/test/topology"
@@ -33,9 +37,15 @@ type Registry struct {
 	Host string
 	// Dir is the registry's storage.
 	Dir string
+	// Username and Password, when set (StartWithAuth), are what the
+	// registry requires of every request (HTTP basic authentication
+	// against an htpasswd file); Push uses them.
+	Username, Password string
 
 	mu       sync.Mutex
 	requests map[string]int // "METHOD /path" → count
+	hold     chan struct{}  // while non-nil, requests wait for it to close
+	held     int            // requests that waited on hold
 }
 
 // Start runs a registry on loopback until t ends.
@@ -49,12 +59,37 @@ func Start(t testing.TB) *Registry {
 // the registry itself listens on loopback behind the proxy.
 func StartOn(t testing.TB, addr string) *Registry {
 	t.Helper()
+	return start(t, addr, "", "")
+}
+
+// StartWithAuth runs a registry on loopback until t ends that answers 401
+// Unauthorized to any request without username and password (htpasswd
+// authentication, a bcrypt hash; plain HTTP, as the registry is on
+// loopback). It fails t unless the registry is seen to refuse an
+// anonymous request.
+func StartWithAuth(t testing.TB, username, password string) *Registry {
+	t.Helper()
+	return StartWithAuthOn(t, "127.0.0.1", username, password)
+}
+
+// StartWithAuthOn is StartWithAuth with the registry's Host on addr (see
+// StartOn).
+func StartWithAuthOn(t testing.TB, addr, username, password string) *Registry {
+	t.Helper()
+	if username == "" || strings.Contains(username, ":") {
+		t.Fatalf("registrytest: username %q: want non-empty, without ':'", username)
+	}
+	return start(t, addr, username, password)
+}
+
+func start(t testing.TB, addr, username, password string) *Registry {
+	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		t.Fatalf("docker-registry not found (Debian package docker-registry; run make deps): %v", err)
 	}
 	dir := t.TempDir()
-	r := &Registry{Dir: filepath.Join(dir, "storage"), requests: map[string]int{}}
+	r := &Registry{Dir: filepath.Join(dir, "storage"), requests: map[string]int{}, Username: username, Password: password}
 	var backend string
 	for attempt := 0; ; attempt++ {
 		backend = net.JoinHostPort("127.0.0.1", strconv.Itoa(topology.FreePort(t)))
@@ -76,7 +111,18 @@ func StartOn(t testing.TB, addr string) *Registry {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.requests[req.Method+" "+req.URL.Path]++
+		hold := r.hold
+		if hold != nil {
+			r.held++
+		}
 		r.mu.Unlock()
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-req.Context().Done():
+				return
+			}
+		}
 		proxy.ServeHTTP(w, req)
 	})}
 	go srv.Serve(ln)
@@ -87,6 +133,21 @@ func StartOn(t testing.TB, addr string) *Registry {
 
 // run starts docker-registry on addr and waits until it answers.
 func (r *Registry) run(t testing.TB, bin, dir, addr string) error {
+	auth := ""
+	want := http.StatusOK
+	if r.Username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+		if err != nil {
+			return fmt.Errorf("hash the registry's password: %w", err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(r.Username+":"+string(hash)+"\n"), 0o600); err != nil {
+			return err
+		}
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: weir-test\n    path: %s\n", htpasswd)
+		// Up, it refuses an anonymous request: that is the point.
+		want = http.StatusUnauthorized
+	}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -97,7 +158,7 @@ storage:
     enabled: true
 http:
   addr: %s
-`, r.Dir, addr)
+%s`, r.Dir, addr, auth)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -124,9 +185,13 @@ http:
 		resp, err := hc.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == want {
 				t.Cleanup(stop)
 				return nil
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				stop()
+				return fmt.Errorf("docker-registry on %s answered GET /v2/ with %s, want %d", addr, resp.Status, want)
 			}
 		}
 		select {
@@ -149,6 +214,29 @@ func (r *Registry) Requests(method, path string) int {
 	return r.requests[method+" "+path]
 }
 
+// Hold makes every request to the registry wait until release is
+// called, so a test can see which pulls are under way at once; held
+// reports how many requests have arrived since Hold.
+func (r *Registry) Hold() (held func() int, release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	r.hold, r.held = ch, 0
+	var once sync.Once
+	return func() int {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.held
+		}, func() {
+			once.Do(func() {
+				r.mu.Lock()
+				r.hold = nil
+				r.mu.Unlock()
+				close(ch)
+			})
+		}
+}
+
 // Push imports img into a scratch namespace of c and pushes it to the
 // registry under each of its names, which must name this registry
 // (r.Host + "/repo:tag"). It goes through the same resolver pulls use,
@@ -164,12 +252,16 @@ func (r *Registry) Push(t testing.TB, c *client.Client, img images.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var creds []images.Credential
+	if r.Username != "" {
+		creds = []images.Credential{r.Credential()}
+	}
 	for _, name := range img.Names {
 		i, err := c.GetImage(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Push(ctx, name, i.Target(), client.WithResolver(p.Resolver())); err != nil {
+		if err := c.Push(ctx, name, i.Target(), client.WithResolver(p.Resolver(creds...))); err != nil {
 			t.Fatalf("push %s: %v", name, err)
 		}
 	}
@@ -180,4 +272,20 @@ func (r *Registry) Push(t testing.TB, c *client.Client, img images.Image) {
 		}
 		_ = c.NamespaceService().Delete(ctx, ns)
 	})
+}
+
+// Credential is the registry's username and password for its Host
+// (StartWithAuth).
+func (r *Registry) Credential() images.Credential {
+	return images.Credential{Registry: r.Host, Username: r.Username, Password: r.Password}
+}
+
+// DockerConfigJSON is a .dockerconfigjson (as `kubectl create secret
+// docker-registry` writes it) with the registry's credentials under key,
+// say r.Host or "http://"+r.Host.
+func (r *Registry) DockerConfigJSON(key string) []byte {
+	auth := base64.StdEncoding.EncodeToString([]byte(r.Username + ":" + r.Password))
+	b, _ := json.Marshal(map[string]any{"auths": map[string]any{key: map[string]string{
+		"username": r.Username, "password": r.Password, "auth": auth}}})
+	return b
 }
