@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -262,5 +264,70 @@ func (c *Client) CreateNamespace(ctx context.Context, s Streams, name string, dr
 		}
 	}
 	fmt.Fprintf(s.Out, "namespace/%s created%s\n", name, dry.suffix())
+	return nil
+}
+
+// DockerRegistrySecret is the Secret kubectl create secret
+// docker-registry makes: a kubernetes.io/dockerconfigjson whose one
+// entry, server, holds the username, password, email and their auth.
+func DockerRegistrySecret(name, server, username, password, email string) (*corev1.Secret, error) {
+	if server == "" {
+		server = "https://index.docker.io/v1/"
+	}
+	type entry struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Email    string `json:"email,omitempty"`
+		Auth     string `json:"auth"`
+	}
+	cfg := map[string]map[string]entry{"auths": {server: {
+		Username: username, Password: password, Email: email,
+		Auth: base64.StdEncoding.EncodeToString([]byte(username + ":" + password)),
+	}}}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: b},
+	}, nil
+}
+
+// GenericSecret is the Secret kubectl create secret generic makes from
+// --from-literal KEY=VALUE pairs (type Opaque unless typ says another).
+func GenericSecret(name, typ string, literals []string) (*corev1.Secret, error) {
+	s := &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{},
+	}
+	if typ != "" {
+		s.Type = corev1.SecretType(typ)
+	}
+	for _, l := range literals {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("error: invalid literal source %s, expected key=value", l)
+		}
+		if _, dup := s.Data[k]; dup {
+			return nil, fmt.Errorf("error: cannot add key %s, another key by that name already exists in Data for Secret %q", k, name)
+		}
+		s.Data[k] = []byte(v)
+	}
+	return s, nil
+}
+
+// CreateSecret creates secret in the client's namespace.
+func (c *Client) CreateSecret(ctx context.Context, s Streams, secret *corev1.Secret, dry DryRun) error {
+	if dry != DryRunClient {
+		if _, err := c.Typed.CoreV1().Secrets(c.Namespace).Create(ctx, secret, metav1.CreateOptions{DryRun: dry.opts()}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(s.Out, "secret/%s created%s\n", secret.Name, dry.suffix())
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"weir.dev/weir/nodeagent/images"
 	"weir.dev/weir/test/cluster"
 )
 
@@ -300,6 +301,37 @@ func TestVerbs(t *testing.T) {
 		if _, _, err := weir(t, s, "", append([]string{"logs", "bb"}, tc.args...)...); err == nil || err.Error() != tc.want {
 			t.Errorf("logs bb %v: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+	// create secret docker-registry writes what the agent pulls with.
+	if got := mustWeir(t, s, "", "create", "secret", "docker-registry", "regcred", "--docker-server=10.99.0.1:5000",
+		"--docker-username=weir", "--docker-password=s3cret"); got != "secret/regcred created\n" {
+		t.Fatalf("create secret docker-registry: %q", got)
+	}
+	sec, err := c.CoreV1().Secrets("default").Get(ctx, "regcred", metav1.GetOptions{})
+	if err != nil || sec.Type != corev1.SecretTypeDockerConfigJson {
+		t.Fatalf("regcred: %v %+v", err, sec)
+	}
+	creds, err := images.SecretCredentials(sec)
+	if err != nil || len(creds) != 1 || creds[0].Username != "weir" || creds[0].Password != "s3cret" || len(images.MatchCredentials(creds, "10.99.0.1:5000")) != 1 {
+		t.Fatalf("regcred credentials %+v, %v", creds, err)
+	}
+	if _, _, err := weir(t, s, "", "create", "secret", "docker-registry", "nocred", "--docker-server=x"); err == nil ||
+		!strings.Contains(err.Error(), `required flag(s) "docker-password", "docker-username" not set`) {
+		t.Fatalf("create secret docker-registry without credentials: %v", err)
+	}
+	if got := mustWeir(t, s, "", "create", "secret", "generic", "app", "--from-literal=user=admin", "--from-literal=pass=a=b"); got != "secret/app created\n" {
+		t.Fatalf("create secret generic: %q", got)
+	}
+	if sec, err := c.CoreV1().Secrets("default").Get(ctx, "app", metav1.GetOptions{}); err != nil || sec.Type != corev1.SecretTypeOpaque ||
+		string(sec.Data["user"]) != "admin" || string(sec.Data["pass"]) != "a=b" {
+		t.Fatalf("app secret: %v %+v", err, sec)
+	}
+	if _, _, err := weir(t, s, "", "create", "secret", "generic", "bad", "--from-literal=novalue"); err == nil ||
+		err.Error() != "error: invalid literal source novalue, expected key=value" {
+		t.Fatalf("create secret generic with a bad literal: %v", err)
+	}
+	if _, err := c.CoreV1().Secrets("default").Get(ctx, "bad", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a refused create secret wrote one: %v", err)
 	}
 	if got := mustWeir(t, s, "", "delete", "pod", "bb"); got != "pod \"bb\" deleted from default namespace\n" {
 		t.Fatalf("delete: %q", got)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 
 	"weir.dev/weir/cli"
 )
@@ -123,8 +124,62 @@ func newCreateCommand(g *globals) *cobra.Command {
 	dep.Flags().Int32VarP(&replicas, "replicas", "r", 1, "number of replicas")
 	dep.Flags().Int32Var(&port, "port", -1, "the container port to expose")
 	dep.Flags().StringVar(&ddry, "dry-run", "none", `"none", "server" or "client"`)
-	cmd.AddCommand(ns, dep)
+	cmd.AddCommand(ns, dep, newCreateSecretCommand(g))
 	return cmd
+}
+
+// newCreateSecretCommand is kubectl's create secret docker-registry and
+// generic (--from-literal).
+func newCreateSecretCommand(g *globals) *cobra.Command {
+	secret := &cobra.Command{Use: "secret", Short: "Create a secret: docker-registry or generic", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() }}
+	create := func(cmd *cobra.Command, dry string, make func() (*corev1.Secret, error)) error {
+		return g.run(cmd, func(ctx context.Context, c *cli.Client, s cli.Streams) error {
+			d, err := cli.ParseDryRun(dry)
+			if err != nil {
+				return err
+			}
+			sec, err := make()
+			if err != nil {
+				return err
+			}
+			return c.CreateSecret(ctx, s, sec, d)
+		})
+	}
+	var server, user, password, email, rdry string
+	reg := &cobra.Command{
+		Use:   "docker-registry NAME --docker-username=USER --docker-password=PASSWORD [--docker-server=SERVER] [--docker-email=EMAIL]",
+		Short: "Create a secret for pulling images from a registry (type kubernetes.io/dockerconfigjson)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return create(cmd, rdry, func() (*corev1.Secret, error) {
+				return cli.DockerRegistrySecret(args[0], server, user, password, email)
+			})
+		},
+	}
+	rf := reg.Flags()
+	rf.StringVar(&server, "docker-server", "https://index.docker.io/v1/", "server location for the registry")
+	rf.StringVar(&user, "docker-username", "", "username for registry authentication")
+	rf.StringVar(&password, "docker-password", "", "password for registry authentication")
+	rf.StringVar(&email, "docker-email", "", "email for the registry")
+	rf.StringVar(&rdry, "dry-run", "none", `"none", "server" or "client"`)
+	_ = reg.MarkFlagRequired("docker-username")
+	_ = reg.MarkFlagRequired("docker-password")
+	var literals []string
+	var typ, gdry string
+	gen := &cobra.Command{
+		Use:   "generic NAME --from-literal=KEY=VALUE ...",
+		Short: "Create a secret from literal values",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return create(cmd, gdry, func() (*corev1.Secret, error) { return cli.GenericSecret(args[0], typ, literals) })
+		},
+	}
+	gen.Flags().StringArrayVar(&literals, "from-literal", nil, "a key and literal value to insert (KEY=VALUE; repeatable)")
+	gen.Flags().StringVar(&typ, "type", "", "the type of secret to create (default Opaque)")
+	gen.Flags().StringVar(&gdry, "dry-run", "none", `"none", "server" or "client"`)
+	secret.AddCommand(reg, gen)
+	return secret
 }
 
 func newDeleteCommand(g *globals) *cobra.Command {
