@@ -250,7 +250,7 @@ func (l *podLoop) next(ctx context.Context) bool {
 // sync makes one pod's containers match its spec and reports its status.
 func (l *podLoop) sync(ctx context.Context, uid types.UID) (time.Duration, error) {
 	pod := l.get(uid)
-	switch l.termState(uid) {
+	switch l.terminationState(uid) {
 	case termRunning, termCut:
 		// Its terminator enqueues it again when done.
 		return 0, nil
@@ -314,7 +314,7 @@ type termination struct {
 	cancel context.CancelFunc
 }
 
-func (l *podLoop) termState(uid types.UID) termState {
+func (l *podLoop) terminationState(uid types.UID) termState {
 	l.termMu.Lock()
 	defer l.termMu.Unlock()
 	if t := l.terminating[uid]; t != nil {
