@@ -72,18 +72,7 @@ func TestParseDockerConfig(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseDockerConfig([]byte(tc.data), tc.legacy)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want one containing %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("credentials (-want +got):\n%s", d)
-			}
+			checkCredentials(t, got, err, tc.want, tc.err)
 		})
 	}
 }
@@ -118,18 +107,7 @@ func TestSecretCredentials(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := SecretCredentials(&tc.secret)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want one containing %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("credentials (-want +got):\n%s", d)
-			}
+			checkCredentials(t, got, err, tc.want, tc.err)
 		})
 	}
 }
@@ -164,5 +142,23 @@ func TestMatchCredentials(t *testing.T) {
 				t.Errorf("MatchCredentials(%q) (-want +got):\n%s", tc.host, d)
 			}
 		})
+	}
+}
+
+// checkCredentials checks got and err against want, or against an error
+// containing wantErr when that is set.
+func checkCredentials(t *testing.T, got []Credential, err error, want []Credential, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want one containing %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("credentials (-want +got):\n%s", d)
 	}
 }
